@@ -1,0 +1,51 @@
+/**
+ * Versioned migrations, applied in order inside one transaction each; PRAGMA user_version records the
+ * last one applied. Never edit a released migration: add a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: pass cache, credential hashes, grow-only use counters, access groups, event outbox.
+  `
+  CREATE TABLE passes (
+    id          TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    revoked     INTEGER NOT NULL DEFAULT 0,
+    valid_from  INTEGER NOT NULL,
+    valid_until INTEGER NOT NULL,
+    rule        TEXT NOT NULL,   -- compiled PassRule (JSON) read by decide()
+    doc         TEXT NOT NULL,   -- the pass document, credential values removed
+    search      TEXT NOT NULL,   -- lower-cased name, issuer, recipient, unit
+    access_group_id TEXT,        -- the pass's accessGroup, if any
+    updated_at  INTEGER NOT NULL
+  );
+  CREATE INDEX passes_valid_until ON passes(valid_until);
+  CREATE TABLE credentials (
+    hash    BLOB PRIMARY KEY,    -- HMAC-SHA256(key, type || 0x00 || value): never the value itself
+    pass_id TEXT NOT NULL REFERENCES passes(id) ON DELETE CASCADE,
+    type    TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX credentials_pass ON credentials(pass_id);
+  CREATE TABLE pass_uses (
+    pass_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (pass_id, device_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE access_groups (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    schedule TEXT NOT NULL,      -- compiled Schedule (JSON)
+    doc      TEXT NOT NULL
+  );
+  CREATE TABLE events (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    id   TEXT NOT NULL UNIQUE,
+    at   INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE TRIGGER events_append_only BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  `,
+];

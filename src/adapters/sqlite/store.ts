@@ -1,0 +1,335 @@
+/**
+ * The pass cache and event outbox in one SQLite file (better-sqlite3, WAL).
+ *
+ * Durability: WAL with synchronous=FULL, so a committed access (use count + event) survives power loss;
+ * busy_timeout lets the CLI and the daemon share the file. The hot path is one prepared statement.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { CredentialType, PassRule } from '../../core/decide.js';
+import { DoorpassError, ErrorCode } from '../../core/errors.js';
+import type { AccessEvent } from '../../core/events.js';
+import { eventToJson } from '../../core/events.js';
+import type { Schedule } from '../../core/schedule.js';
+import type { AccessGroup, CompiledPass } from '../../protocol/pass.js';
+import { compileSchedule } from '../../protocol/pass.js';
+import type {
+  CredentialHash,
+  CredentialMatch,
+  PassHead,
+  PassQuery,
+  PassRow,
+  PassStore,
+} from '../../ports/store.js';
+import { MIGRATIONS } from './schema.js';
+
+export const DATABASE_FILE = 'doorpass.db';
+
+export interface SqliteStoreOptions {
+  /** 'FULL' (default) fsyncs every commit; 'NORMAL' may lose the last commits on power loss. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+  readonly busyTimeoutMs?: number;
+  readonly readonly?: boolean;
+}
+
+interface MatchRow {
+  id: string;
+  revoked: number;
+  rule: string;
+  own: number;
+  others: number;
+  access_group: string | null;
+  group_schedule: string | null;
+}
+
+interface PassDbRow {
+  id: string;
+  version: number;
+  kind: string;
+  name: string;
+  revoked: number;
+  valid_from: number;
+  valid_until: number;
+  rule: string;
+  doc: string;
+  uses: string | null;
+}
+
+/** Removes credential values from a pass document; keeps their types (for listing). */
+function redactDoc(doc: CompiledPass['doc']): Record<string, unknown> {
+  const { credentials, uses: _uses, ...rest } = doc;
+  return { ...rest, credentials: credentials.map((c) => ({ type: c.type })) };
+}
+
+function searchText(doc: CompiledPass['doc']): string {
+  return [
+    doc.name,
+    doc.issuer.name,
+    doc.issuer.unit,
+    doc.recipient?.name,
+    doc.recipient?.email,
+    doc.recipient?.phone,
+    doc.apartment,
+    doc.building,
+  ]
+    .filter((s): s is string => typeof s === 'string' && s.length > 0)
+    .join('\n')
+    .toLowerCase();
+}
+
+export class SqlitePassStore implements PassStore {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(
+    readonly file: string,
+    options: SqliteStoreOptions = {},
+  ) {
+    try {
+      if (!options.readonly) mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+      this.db = new Database(file, {
+        readonly: options.readonly ?? false,
+        fileMustExist: options.readonly ?? false,
+      });
+      this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+      if (!options.readonly) {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+      }
+      this.db.pragma('foreign_keys = ON');
+      if (!options.readonly) this.migrate();
+    } catch (e) {
+      throw new DoorpassError(
+        ErrorCode.StoreUnavailable,
+        `cannot open database ${file}: ${(e as Error).message}`,
+        [],
+        {
+          cause: e,
+        },
+      );
+    }
+    const db = this.db;
+    this.stmts = {
+      match: db.prepare<[{ device: string; hash: CredentialHash }], MatchRow>(`
+        SELECT p.id, p.revoked, p.rule, p.access_group_id AS access_group,
+          coalesce((SELECT count FROM pass_uses u WHERE u.pass_id = p.id AND u.device_id = @device), 0) AS own,
+          coalesce((SELECT sum(count) FROM pass_uses u WHERE u.pass_id = p.id AND u.device_id <> @device), 0) AS others,
+          g.schedule AS group_schedule
+        FROM credentials c JOIN passes p ON p.id = c.pass_id
+        LEFT JOIN access_groups g ON g.id = p.access_group_id
+        WHERE c.hash = @hash`),
+      countUse: db.prepare<[string, string]>(`
+        INSERT INTO pass_uses (pass_id, device_id, count) VALUES (?, ?, 1)
+        ON CONFLICT (pass_id, device_id) DO UPDATE SET count = count + 1`),
+      mergeUse: db.prepare<[string, string, number]>(`
+        INSERT INTO pass_uses (pass_id, device_id, count) VALUES (?, ?, ?)
+        ON CONFLICT (pass_id, device_id) DO UPDATE SET count = max(count, excluded.count)`),
+      appendEvent: db.prepare<[string, number, string, string]>(
+        'INSERT INTO events (id, at, type, body) VALUES (?, ?, ?, ?)',
+      ),
+      head: db.prepare<[string], { version: number; revoked: number; valid_until: number }>(
+        'SELECT version, revoked, valid_until FROM passes WHERE id = ?',
+      ),
+      owner: db.prepare<
+        [CredentialHash],
+        { pass_id: string; version: number; revoked: number; valid_until: number }
+      >(`
+        SELECT c.pass_id, p.version, p.revoked, p.valid_until FROM credentials c JOIN passes p ON p.id = c.pass_id
+        WHERE c.hash = ?`),
+      upsertPass: db.prepare<
+        [
+          string,
+          number,
+          string,
+          string,
+          number,
+          number,
+          number,
+          string,
+          string,
+          string,
+          string | null,
+          number,
+        ]
+      >(`
+        INSERT INTO passes (id, version, kind, name, revoked, valid_from, valid_until, rule, doc, search, access_group_id, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET version = excluded.version, kind = excluded.kind, name = excluded.name,
+          revoked = max(revoked, excluded.revoked), valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+          rule = excluded.rule, doc = excluded.doc, search = excluded.search, access_group_id = excluded.access_group_id,
+          updated_at = excluded.updated_at`),
+      deleteCredentials: db.prepare<[string]>('DELETE FROM credentials WHERE pass_id = ?'),
+      deleteCredential: db.prepare<[CredentialHash]>('DELETE FROM credentials WHERE hash = ?'),
+      insertCredential: db.prepare<[CredentialHash, string, string]>(
+        'INSERT INTO credentials (hash, pass_id, type) VALUES (?, ?, ?)',
+      ),
+      groupDoc: db.prepare<[string], { doc: string }>('SELECT doc FROM access_groups WHERE id = ?'),
+      upsertGroup: db.prepare<[string, string, string, string]>(`
+        INSERT INTO access_groups (id, name, schedule, doc) VALUES (?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, schedule = excluded.schedule, doc = excluded.doc`),
+      revoke: db.prepare<[number, string]>('UPDATE passes SET revoked = 1, updated_at = ? WHERE id = ?'),
+      allIds: db.prepare<[], { id: string }>('SELECT id FROM passes'),
+      deletePass: db.prepare<[string]>('DELETE FROM passes WHERE id = ?'),
+      events: db.prepare<[number], { body: string }>(
+        'SELECT body FROM (SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      ),
+      counts: db.prepare<[], { passes: number; events: number; accessGroups: number }>(`
+        SELECT (SELECT count(*) FROM passes) AS passes, (SELECT count(*) FROM events) AS events,
+               (SELECT count(*) FROM access_groups) AS accessGroups`),
+    };
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `database schema version ${current} is newer than this doorpass (${MIGRATIONS.length}); upgrade doorpass`,
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db
+        .transaction(() => {
+          this.db.exec(MIGRATIONS[v] ?? '');
+          this.db.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
+    }
+  }
+
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  findCredential(hash: CredentialHash, deviceId: string): CredentialMatch | undefined {
+    const row = this.stmts.match.get({ device: deviceId, hash });
+    if (row === undefined) return undefined;
+    const rule = JSON.parse(row.rule) as PassRule;
+    const group: Schedule | null | undefined =
+      row.access_group === null
+        ? undefined
+        : row.group_schedule === null
+          ? null
+          : (JSON.parse(row.group_schedule) as Schedule);
+    return {
+      rule: row.revoked === 1 && !rule.revoked ? { ...rule, revoked: true } : rule,
+      usage: { own: row.own, others: row.others },
+      group,
+    };
+  }
+
+  countUse(passId: string, deviceId: string): void {
+    this.stmts.countUse.run(passId, deviceId);
+  }
+
+  appendEvent(event: AccessEvent): void {
+    this.stmts.appendEvent.run(event.id, event.at, event.type, JSON.stringify(eventToJson(event)));
+  }
+
+  passHead(id: string): PassHead | undefined {
+    const r = this.stmts.head.get(id);
+    return r && { version: r.version, revoked: r.revoked === 1, validUntil: r.valid_until };
+  }
+
+  credentialOwner(hash: CredentialHash): (PassHead & { passId: string }) | undefined {
+    const r = this.stmts.owner.get(hash);
+    return (
+      r && { passId: r.pass_id, version: r.version, revoked: r.revoked === 1, validUntil: r.valid_until }
+    );
+  }
+
+  putPass(
+    pass: CompiledPass,
+    hashes: readonly { type: CredentialType; hash: CredentialHash }[],
+    now: number,
+  ): void {
+    const { doc, rule } = pass;
+    this.stmts.upsertPass.run(
+      doc.id,
+      doc.version,
+      doc.kind,
+      doc.name,
+      rule.revoked ? 1 : 0,
+      rule.validFrom,
+      rule.validUntil,
+      JSON.stringify(rule),
+      JSON.stringify(redactDoc(doc)),
+      searchText(doc),
+      doc.accessGroup ?? null,
+      now,
+    );
+    this.stmts.deleteCredentials.run(doc.id);
+    for (const h of hashes) {
+      this.stmts.deleteCredential.run(h.hash);
+      this.stmts.insertCredential.run(h.hash, doc.id, h.type);
+    }
+    if (doc.uses)
+      for (const [device, n] of Object.entries(doc.uses)) this.stmts.mergeUse.run(doc.id, device, n);
+  }
+
+  removePassesNotIn(ids: ReadonlySet<string>): number {
+    let removed = 0;
+    for (const { id } of this.stmts.allIds.all()) {
+      if (!ids.has(id)) removed += this.stmts.deletePass.run(id).changes;
+    }
+    return removed;
+  }
+
+  putAccessGroup(group: AccessGroup): 'added' | 'updated' | 'unchanged' {
+    const docText = JSON.stringify(group);
+    const existing = this.stmts.groupDoc.get(group.id);
+    if (existing?.doc === docText) return 'unchanged';
+    this.stmts.upsertGroup.run(
+      group.id,
+      group.name,
+      JSON.stringify(compileSchedule(group.schedule)),
+      docText,
+    );
+    return existing ? 'updated' : 'added';
+  }
+
+  revokePass(id: string, now: number): boolean {
+    return this.stmts.revoke.run(now, id).changes > 0;
+  }
+
+  listPasses(query: PassQuery): PassRow[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.search !== undefined && query.search !== '') {
+      where.push(`instr(p.search, ?) > 0`);
+      params.push(query.search.toLowerCase());
+    }
+    const sql = `
+      SELECT p.id, p.version, p.kind, p.name, p.revoked, p.valid_from, p.valid_until, p.rule, p.doc,
+        (SELECT json_group_object(device_id, count) FROM pass_uses u WHERE u.pass_id = p.id) AS uses
+      FROM passes p ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY p.valid_from, p.id ${query.limit !== undefined ? `LIMIT ${Math.floor(query.limit)}` : ''}`;
+    return (this.db.prepare(sql).all(...params) as PassDbRow[]).map((r) => ({
+      id: r.id,
+      version: r.version,
+      kind: r.kind,
+      name: r.name,
+      revoked: r.revoked === 1,
+      validFrom: r.valid_from,
+      validUntil: r.valid_until,
+      doc: JSON.parse(r.doc) as Record<string, unknown>,
+      rule: JSON.parse(r.rule) as PassRule,
+      uses: r.uses ? (JSON.parse(r.uses) as Record<string, number>) : {},
+    }));
+  }
+
+  listEvents(limit: number): AccessEvent[] {
+    return this.stmts.events.all(limit).map((r) => {
+      const j = JSON.parse(r.body) as Omit<AccessEvent, 'at'> & { at: string };
+      return { ...j, at: Date.parse(j.at) };
+    });
+  }
+
+  counts(): { passes: number; events: number; accessGroups: number } {
+    return this.stmts.counts.get() ?? { passes: 0, events: 0, accessGroups: 0 };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

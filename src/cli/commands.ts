@@ -1,0 +1,353 @@
+/** The CLI's commands (commander), run in-process by main.ts; returns the exit code. */
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { configPath, loadConfig, type LoadedConfig } from '../app/config.js';
+import { openSite, startDaemon, type Site } from '../app/compose.js';
+import { importSnapshot, parseSnapshotShape, type ImportReport } from '../app/import.js';
+import type { CredentialType } from '../core/decide.js';
+import { DoorpassError, ErrorCode, isDoorpassError } from '../core/errors.js';
+import { eventToJson } from '../core/events.js';
+import { localTime, passStatus, passType, scheduleText, table, usesText } from './format.js';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3 } as const;
+
+export interface CliIo {
+  readonly version: string;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+function usage(message: string): DoorpassError {
+  return new DoorpassError(ErrorCode.UsageInvalid, message);
+}
+
+/** Reads a JSON file (or "-" for stdin) with a message that gives the line and column of a syntax error. */
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new DoorpassError(ErrorCode.SnapshotUnreadable, `cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const pos = /position (\d+)/.exec(msg);
+    let where = '';
+    if (pos) {
+      const before = text.slice(0, Number(pos[1]));
+      const line = before.split('\n').length;
+      where = `:${line}:${Number(pos[1]) - before.lastIndexOf('\n')}`;
+    }
+    throw new DoorpassError(ErrorCode.SnapshotInvalid, `${file}${where} is not valid JSON: ${msg}`);
+  }
+}
+
+function parseInstant(text: string): number {
+  const ms = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(text)
+    ? Date.parse(text)
+    : NaN;
+  if (Number.isNaN(ms))
+    throw usage(
+      `--at: "${text}" is not an ISO-8601 instant with a zone (expected e.g. 2026-05-01T09:00:00Z)`,
+    );
+  return ms;
+}
+
+function reportText(r: ImportReport): string[] {
+  const lines = [
+    `${r.added} added, ${r.updated} updated, ${r.ignored} ignored, ${r.rejected.length} rejected`,
+  ];
+  if (r.removed > 0) lines.push(`${r.removed} removed (not in the snapshot)`);
+  const g = r.groups;
+  if (g.added + g.updated + g.unchanged > 0)
+    lines.push(`access groups: ${g.added} added, ${g.updated} updated, ${g.unchanged} unchanged`);
+  for (const rej of r.rejected) {
+    const at = `${rej.what === 'pass' ? 'passes' : 'accessGroups'}[${rej.index}]${rej.id !== null ? ` (id ${JSON.stringify(rej.id)})` : ''}`;
+    for (const reason of rej.reasons) lines.push(`rejected ${at}: ${reason}`);
+  }
+  if (r.unknownFields.count > 0) {
+    lines.push(
+      `ignored ${r.unknownFields.count} unknown field(s), e.g. ${r.unknownFields.examples.join(', ')}`,
+    );
+  }
+  return lines;
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number | undefined> {
+  const out = (line: string): void => void io.stdout.write(`${line}\n`);
+  let exitCode: number | undefined = EXIT.ok;
+  const loadCfg = (opts: { config?: string }): LoadedConfig => loadConfig(configPath(opts.config, io.env));
+  const withSite = <T>(opts: { config?: string }, fn: (site: Site) => T): T => {
+    const site = openSite(loadCfg(opts));
+    try {
+      return fn(site);
+    } finally {
+      site.close();
+    }
+  };
+  const configOption = (): Option =>
+    new Option(
+      '-c, --config <file>',
+      `config file (default: $DOORPASS_CONFIG or /etc/doorpass/doorpass.yaml)`,
+    );
+
+  const program = new Command('doorpass')
+    .description(
+      'Credential validation for building door panels: passes, PINs, QR codes and cards, offline-first.',
+    )
+    .version(io.version, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('run the daemon: read credentials from the configured inputs, decide, open doors')
+    .addOption(configOption())
+    .addOption(
+      new Option('--log-level <level>', 'override log.level').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    )
+    .action(async (opts: { config?: string; logLevel?: string }) => {
+      const daemon = startDaemon(
+        loadCfg(opts),
+        opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {},
+      );
+      exitCode = undefined;
+      await new Promise<void>((resolve) => {
+        const shutdown = (): void => {
+          process.off('SIGTERM', shutdown);
+          process.off('SIGINT', shutdown);
+          void daemon.stop().then(resolve);
+        };
+        process.on('SIGTERM', shutdown);
+        process.on('SIGINT', shutdown);
+      });
+      exitCode = EXIT.ok;
+    });
+
+  const passes = program.command('passes').description('manage the local pass cache');
+  passes
+    .command('import')
+    .description('import a snapshot document {"passes": [...], "accessGroups": [...]} ("-" reads stdin)')
+    .argument('<file>', 'snapshot JSON file')
+    .addOption(configOption())
+    .option('--replace', 'remove cached passes that the snapshot does not contain')
+    .option('--json', 'print the report as JSON')
+    .action((file: string, opts: { config?: string; replace?: boolean; json?: boolean }) => {
+      withSite(opts, (site) => {
+        const snapshot = parseSnapshotShape(readJson(file), file);
+        const report = importSnapshot(site.store, site.hasher, snapshot, {
+          now: Date.now(),
+          policy: { maxValidityMs: site.config.site.maxPassDays * 86_400_000 },
+          replace: opts.replace === true,
+        });
+        if (opts.json) out(JSON.stringify(report));
+        else reportText(report).forEach((l) => out(l));
+        exitCode = report.rejected.length === 0 ? EXIT.ok : EXIT.failure;
+      });
+    });
+  passes
+    .command('list')
+    .description('list passes: issuer, name, type, active from / expires, schedule, uses')
+    .addOption(configOption())
+    .option('--active', 'only passes not revoked, not expired and not used up')
+    .option('--search <text>', 'match name, issuer, recipient or unit')
+    .option('--json', 'print JSON (one array)')
+    .action((opts: { config?: string; active?: boolean; search?: string; json?: boolean }) => {
+      withSite(opts, (site) => {
+        const now = Date.now();
+        let rows = site.store.listPasses(opts.search !== undefined ? { search: opts.search } : {});
+        if (opts.active)
+          rows = rows.filter((r) => {
+            const s = passStatus(r, now);
+            return s === 'active' || s === 'upcoming';
+          });
+        if (opts.json) {
+          out(
+            JSON.stringify(
+              rows.map((r) => ({
+                ...r.doc,
+                id: r.id,
+                version: r.version,
+                type: passType(r.rule),
+                status: passStatus(r, now),
+                revoked: r.revoked,
+                uses: r.uses,
+              })),
+            ),
+          );
+          return;
+        }
+        if (rows.length === 0) {
+          out('no passes');
+          return;
+        }
+        const issuer = (r: (typeof rows)[number]): string => {
+          const i = r.doc.issuer as { name?: string; unit?: string } | undefined;
+          return [i?.name, i?.unit ? `(${i.unit})` : undefined].filter(Boolean).join(' ');
+        };
+        out(
+          table(
+            [
+              'ID',
+              'NAME',
+              'KIND',
+              'TYPE',
+              'ISSUER',
+              `FROM (${site.config.site.timezone})`,
+              'EXPIRES',
+              'SCHEDULE',
+              'USES',
+              'STATUS',
+            ],
+            rows.map((r) => [
+              r.id,
+              r.name,
+              r.kind,
+              passType(r.rule),
+              issuer(r),
+              localTime(site.zone, r.validFrom),
+              localTime(site.zone, r.validUntil),
+              scheduleText(r),
+              usesText(r),
+              passStatus(r, now),
+            ]),
+          ),
+        );
+      });
+    });
+  passes
+    .command('revoke')
+    .description('revoke a pass at once (final: a revoked pass is never valid again)')
+    .argument('<id>', 'pass id')
+    .addOption(configOption())
+    .action((id: string, opts: { config?: string }) => {
+      withSite(opts, (site) => {
+        if (!site.store.revokePass(id, Date.now())) {
+          throw new DoorpassError(ErrorCode.PassNotFound, `no pass with id ${JSON.stringify(id)}`);
+        }
+        out(`revoked pass ${id}`);
+      });
+    });
+
+  program
+    .command('check')
+    .description('run the access decision for a credential at a door; prints one JSON line')
+    .addOption(configOption())
+    .requiredOption('--door <id>', 'door id from the config')
+    .option('--pin <digits>', 'a PIN')
+    .option('--qr <text>', 'QR code text')
+    .option('--card <number>', 'a card number (decimal)')
+    .option('--at <instant>', 'decide at this ISO-8601 instant instead of now')
+    .option('--dry-run', 'count no use and write no event')
+    .action(
+      (opts: {
+        config?: string;
+        door: string;
+        pin?: string;
+        qr?: string;
+        card?: string;
+        at?: string;
+        dryRun?: boolean;
+      }) => {
+        const given = (['pin', 'qr', 'card'] as const).filter((t) => opts[t] !== undefined);
+        if (given.length !== 1) throw usage('give exactly one of --pin, --qr or --card');
+        const type: CredentialType = given[0] ?? 'pin';
+        const value = opts[type] ?? '';
+        const now = opts.at !== undefined ? parseInstant(opts.at) : Date.now();
+        withSite(opts, (site) => {
+          if (!site.config.doors.some((d) => d.id === opts.door)) {
+            throw usage(
+              `--door: no door "${opts.door}" in the config (expected one of: ${site.config.doors.map((d) => d.id).join(', ')})`,
+            );
+          }
+          const attempt = { type, value, door: opts.door, now, source: 'cli' };
+          const decision = opts.dryRun
+            ? site.access.evaluate(attempt)
+            : site.access.attempt(attempt).decision;
+          out(
+            JSON.stringify({
+              granted: decision.granted,
+              reason: decision.reason,
+              passId: decision.passId,
+              door: opts.door,
+            }),
+          );
+          exitCode = decision.granted ? EXIT.ok : EXIT.denied;
+        });
+      },
+    );
+
+  const events = program.command('events').description('the local event journal');
+  events
+    .command('list')
+    .description('list the most recent access events (oldest first)')
+    .addOption(configOption())
+    .option('--limit <n>', 'how many events', '50')
+    .option('--json', 'one JSON object per line')
+    .action((opts: { config?: string; limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw usage(`--limit: expected a positive whole number, found "${opts.limit}"`);
+      withSite(opts, (site) => {
+        const list = site.store.listEvents(limit);
+        if (opts.json) {
+          list.forEach((e) => out(JSON.stringify(eventToJson(e))));
+          return;
+        }
+        if (list.length === 0) return out('no events');
+        out(
+          table(
+            ['TIME', 'EVENT', 'DOOR', 'CREDENTIAL', 'PASS', 'REASON'],
+            list.map((e) => [
+              localTime(site.zone, e.at),
+              e.type,
+              e.door,
+              e.credentialType,
+              e.passId ?? '-',
+              e.reason ?? '-',
+            ]),
+          ),
+        );
+      });
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return EXIT.ok;
+      return EXIT.usage; // commander already printed the message
+    }
+    if (isDoorpassError(e)) {
+      const lines = e.details.length > 0 ? e.details : [e.message];
+      for (const l of lines) io.stderr.write(`doorpass: ${l}\n`);
+      return e.code === ErrorCode.ConfigInvalid ||
+        e.code === ErrorCode.ConfigUnreadable ||
+        e.code === ErrorCode.UsageInvalid
+        ? EXIT.usage
+        : EXIT.failure;
+    }
+    io.stderr.write(
+      `doorpass: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    );
+    return EXIT.failure;
+  }
+}

@@ -1,0 +1,55 @@
+/** Human-readable rendering for the CLI (tables, pass types, schedules). */
+import type { PassRule } from '../core/decide.js';
+import { describeSchedule } from '../core/schedule.js';
+import type { Zone } from '../core/zone.js';
+import type { PassRow } from '../ports/store.js';
+
+/** ButterflyMX-style pass type: single-use, recurring, limited (N uses) or time-limited. */
+export function passType(rule: PassRule): string {
+  if (rule.maxUses === 1) return 'single-use';
+  if (rule.repeat !== undefined) return 'recurring';
+  if (rule.maxUses !== undefined) return `${rule.maxUses}-use`;
+  return 'time-limited';
+}
+
+export function totalUses(row: PassRow): number {
+  return Object.values(row.uses).reduce((a, b) => a + b, 0);
+}
+
+export function passStatus(
+  row: PassRow,
+  now: number,
+): 'revoked' | 'expired' | 'upcoming' | 'used up' | 'active' {
+  if (row.revoked) return 'revoked';
+  if (now >= row.validUntil) return 'expired';
+  if (row.rule.maxUses !== undefined && totalUses(row) >= row.rule.maxUses) return 'used up';
+  if (now < row.validFrom) return 'upcoming';
+  return 'active';
+}
+
+export function scheduleText(row: PassRow): string {
+  const parts: string[] = [];
+  if (row.rule.repeat) parts.push(describeSchedule(row.rule.repeat));
+  if (row.rule.accessGroup) parts.push(`group ${row.rule.accessGroup}`);
+  return parts.length ? parts.join(' + ') : 'any time';
+}
+
+export function usesText(row: PassRow): string {
+  const used = totalUses(row);
+  return row.rule.maxUses !== undefined ? `${used}/${row.rule.maxUses}` : String(used);
+}
+
+/** Renders rows as an aligned text table. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function localTime(zone: Zone, epochMs: number): string {
+  return zone.formatLocal(epochMs);
+}

@@ -1,0 +1,71 @@
+/** The pass cache and event journal, as the access pipeline and the import see them. */
+import type { CredentialType, PassRule, Usage } from '../core/decide.js';
+import type { AccessEvent } from '../core/events.js';
+import type { Schedule } from '../core/schedule.js';
+import type { AccessGroup, CompiledPass } from '../protocol/pass.js';
+
+/** A keyed hash of a credential: the only form in which a credential is stored or looked up. */
+export type CredentialHash = Uint8Array;
+
+export interface CredentialHasher {
+  hash(type: CredentialType, value: string): CredentialHash;
+}
+
+/** What the hot path reads for one credential, in one statement. */
+export interface CredentialMatch {
+  readonly rule: PassRule;
+  readonly usage: Usage;
+  /** undefined: the pass names no group; null: it names one this device does not know. */
+  readonly group: Schedule | null | undefined;
+}
+
+export interface PassHead {
+  readonly version: number;
+  readonly revoked: boolean;
+  readonly validUntil: number;
+}
+
+export interface PassRow {
+  readonly id: string;
+  readonly version: number;
+  readonly kind: string;
+  readonly name: string;
+  readonly revoked: boolean;
+  readonly validFrom: number;
+  readonly validUntil: number;
+  /** The pass document with credential values removed (types kept). */
+  readonly doc: Record<string, unknown>;
+  readonly rule: PassRule;
+  readonly uses: Readonly<Record<string, number>>;
+}
+
+export interface PassQuery {
+  /** Case-insensitive text matched against name, issuer, recipient and unit. */
+  readonly search?: string;
+  readonly limit?: number;
+}
+
+export interface PassStore {
+  /** Runs fn in one write transaction (taken at once, so concurrent writers queue rather than fail). */
+  atomically<T>(fn: () => T): T;
+  findCredential(hash: CredentialHash, deviceId: string): CredentialMatch | undefined;
+  countUse(passId: string, deviceId: string): void;
+  appendEvent(event: AccessEvent): void;
+
+  passHead(id: string): PassHead | undefined;
+  /** The pass holding a credential hash, if any. */
+  credentialOwner(hash: CredentialHash): (PassHead & { readonly passId: string }) | undefined;
+  /** Inserts or replaces a pass and its credential hashes; merges its `uses` into the grow-only counters. */
+  putPass(
+    pass: CompiledPass,
+    hashes: readonly { type: CredentialType; hash: CredentialHash }[],
+    now: number,
+  ): void;
+  removePassesNotIn(ids: ReadonlySet<string>): number;
+  putAccessGroup(group: AccessGroup): 'added' | 'updated' | 'unchanged';
+  revokePass(id: string, now: number): boolean;
+  listPasses(query: PassQuery): PassRow[];
+  listEvents(limit: number): AccessEvent[];
+  counts(): { passes: number; events: number; accessGroups: number };
+  close(): void;
+}
