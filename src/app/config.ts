@@ -183,39 +183,45 @@ export function parseConfig(text: string, file: string): Config {
     );
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
-  const problems: string[] = [];
+  const problems: { at: number; text: string }[] = [];
+  const add = (offset: number | undefined, text: string): void => {
+    problems.push({ at: offset ?? -1, text: `${where(offset)}: ${text}` });
+  };
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
     for (const issue of result.error.issues) {
       if (issue.code === 'unrecognized_keys') {
         for (const k of issue.keys) {
           const p = keyPath([...issue.path, k]);
-          problems.push(`${where(locate(doc.contents, issue.path, k))}: ${p}: unknown key${suggest(k)}`);
+          add(locate(doc.contents, issue.path, k), `${p}: unknown key${suggest(k)}`);
         }
         continue;
       }
       const p = keyPath(issue.path) || '(top level)';
       const found = valueAt(raw, issue.path);
       let message = issue.message;
-      if (issue.code === 'invalid_type') message = `expected ${issue.expected}, found ${describe(found)}`;
+      if (issue.code === 'invalid_type')
+        message =
+          found === undefined
+            ? `missing (expected ${issue.expected})`
+            : `expected ${issue.expected}, found ${describe(found)}`;
       else if (issue.code === 'invalid_union' && 'options' in issue && Array.isArray(issue.options))
         message = `found ${describe(found)}, expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
-      problems.push(`${where(locate(doc.contents, issue.path))}: ${p}: ${message}`);
+      add(locate(doc.contents, issue.path), `${p}: ${message}`);
     }
   } else {
     const cfg = result.data;
     const doorIds = new Set<string>();
     cfg.doors.forEach((d, i) => {
       if (doorIds.has(d.id))
-        problems.push(
-          `${where(locate(doc.contents, ['doors', i, 'id']))}: doors[${i}].id: door "${d.id}" is defined twice`,
-        );
+        add(locate(doc.contents, ['doors', i, 'id']), `doors[${i}].id: door "${d.id}" is defined twice`);
       doorIds.add(d.id);
     });
     cfg.inputs.forEach((inp, i) => {
       if (!doorIds.has(inp.door))
-        problems.push(
-          `${where(locate(doc.contents, ['inputs', i, 'door']))}: inputs[${i}].door: no door "${inp.door}" (expected one of: ${[...doorIds].join(', ')})`,
+        add(
+          locate(doc.contents, ['inputs', i, 'door']),
+          `inputs[${i}].door: no door "${inp.door}" (expected one of: ${[...doorIds].join(', ')})`,
         );
     });
   }
@@ -223,7 +229,7 @@ export function parseConfig(text: string, file: string): Config {
     throw new DoorpassError(
       ErrorCode.ConfigInvalid,
       `${file}: ${problems.length} configuration problem${problems.length === 1 ? '' : 's'}`,
-      problems,
+      problems.sort((a, b) => a.at - b.at).map((p) => p.text),
     );
   }
   if (!result.success) throw new Error('unreachable');
