@@ -14,7 +14,7 @@ const noNode = {
 };
 const noAdapters = {
   group: ['**/adapters/**'],
-  message: 'only the composition root (app/daemon.ts, cli/) imports adapters.',
+  message: 'only the composition root (src/app/compose.ts) imports adapters.',
 };
 const noApp = { group: ['**/app/**', '**/cli/**'], message: 'lower layers never import app or cli.' };
 
@@ -46,9 +46,13 @@ export default tseslint.config(
       { group: ['**/protocol/**', '**/ports/**'], message: 'core imports only core.' },
     ],
   ),
-  layer(['src/protocol/**/*.ts'], [noNode, noAdapters, noApp]),
+  layer(
+    ['src/protocol/**/*.ts'],
+    [noNode, noAdapters, noApp, { group: ['**/ports/**'], message: 'protocol imports only core.' }],
+  ),
   layer(['src/ports/**/*.ts'], [noAdapters, noApp]),
   layer(['src/adapters/**/*.ts'], [noApp]),
+  layer(['src/cli/**/*.ts'], [noAdapters]),
   { ...layer(['src/app/**/*.ts'], [noAdapters]), ignores: ['src/app/compose.ts'] },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

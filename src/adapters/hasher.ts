@@ -26,11 +26,18 @@ export class HmacHasher implements CredentialHasher {
  */
 export function loadOrCreateKey(file: string, create: boolean): Buffer {
   const read = (): Buffer => {
-    const text = readFileSync(file, 'utf8').trim();
-    if (!/^[0-9a-fA-F]{32,128}$/.test(text) || text.length % 2 !== 0) {
+    const mode = statSync(file).mode;
+    if ((mode & 0o007) !== 0) {
       throw new DoorpassError(
         ErrorCode.StoreKeyInvalid,
-        `credential key file ${file} is not valid: expected 64 hexadecimal characters`,
+        `credential key file ${file} is readable by other users (mode ${(mode & 0o777).toString(8)}): run chmod 600 on it`,
+      );
+    }
+    const text = readFileSync(file, 'utf8').trim();
+    if (!/^[0-9a-fA-F]{64}$/.test(text)) {
+      throw new DoorpassError(
+        ErrorCode.StoreKeyInvalid,
+        `credential key file ${file} is not valid: expected 64 hexadecimal characters (a 32-byte key)`,
       );
     }
     return Buffer.from(text, 'hex');

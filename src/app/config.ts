@@ -209,22 +209,34 @@ export function parseConfig(text: string, file: string): Config {
         message = `found ${describe(found)}, expected one of ${issue.options.map((o) => JSON.stringify(o)).join(', ')}`;
       add(locate(doc.contents, issue.path), `${p}: ${message}`);
     }
-  } else {
-    const cfg = result.data;
-    const doorIds = new Set<string>();
-    cfg.doors.forEach((d, i) => {
-      if (doorIds.has(d.id))
-        add(locate(doc.contents, ['doors', i, 'id']), `doors[${i}].id: door "${d.id}" is defined twice`);
-      doorIds.add(d.id);
-    });
-    cfg.inputs.forEach((inp, i) => {
-      if (!doorIds.has(inp.door))
-        add(
-          locate(doc.contents, ['inputs', i, 'door']),
-          `inputs[${i}].door: no door "${inp.door}" (expected one of: ${[...doorIds].join(', ')})`,
-        );
-    });
   }
+  // Cross-checks read the raw document, so they are reported together with schema problems.
+  const rawDoors = Array.isArray(valueAt(raw, ['doors'])) ? (valueAt(raw, ['doors']) as unknown[]) : [];
+  const rawInputs = Array.isArray(valueAt(raw, ['inputs'])) ? (valueAt(raw, ['inputs']) as unknown[]) : [];
+  const doorIds = new Set<string>();
+  rawDoors.forEach((d, i) => {
+    const doorId = valueAt(d, ['id']);
+    if (typeof doorId !== 'string') return;
+    if (doorIds.has(doorId))
+      add(locate(doc.contents, ['doors', i, 'id']), `doors[${i}].id: door "${doorId}" is defined twice`);
+    doorIds.add(doorId);
+  });
+  let consoles = 0;
+  rawInputs.forEach((inp, i) => {
+    const door = valueAt(inp, ['door']);
+    if (typeof door === 'string' && !doorIds.has(door)) {
+      add(
+        locate(doc.contents, ['inputs', i, 'door']),
+        `inputs[${i}].door: no door "${door}" (expected one of: ${[...doorIds].join(', ')})`,
+      );
+    }
+    if (valueAt(inp, ['type']) === 'console' && ++consoles > 1) {
+      add(
+        locate(doc.contents, ['inputs', i, 'type']),
+        `inputs[${i}].type: only one console input is allowed (it reads standard input)`,
+      );
+    }
+  });
   if (problems.length > 0) {
     throw new DoorpassError(
       ErrorCode.ConfigInvalid,

@@ -29,7 +29,7 @@ export interface ImportReport {
   ignored: number;
   removed: number;
   rejected: Rejection[];
-  groups: { added: number; updated: number; unchanged: number };
+  groups: { added: number; updated: number; unchanged: number; removed: number };
   /** Fields this version does not know, ignored (the cloud may be newer than the door). */
   unknownFields: { count: number; examples: string[] };
 }
@@ -73,12 +73,16 @@ export function importSnapshot(
     ignored: 0,
     removed: 0,
     rejected: [],
-    groups: { added: 0, updated: 0, unchanged: 0 },
+    groups: { added: 0, updated: 0, unchanged: 0, removed: 0 },
     unknownFields: { count: 0, examples: [] },
   };
+  // Ids present in the snapshot, valid or not: --replace never removes a pass because its update was bad.
   const seen = new Set<string>();
+  const seenGroups = new Set<string>();
   store.atomically(() => {
     snapshot.accessGroups.forEach((raw, index) => {
+      const rawId = idOf(raw);
+      if (rawId !== null) seenGroups.add(rawId);
       const g = accessGroupSchema.safeParse(raw);
       if (!g.success) {
         report.rejected.push({ index, id: idOf(raw), what: 'accessGroup', reasons: formatIssues(g.error) });
@@ -87,9 +91,13 @@ export function importSnapshot(
       report.groups[store.putAccessGroup(g.data)]++;
     });
     snapshot.passes.forEach((raw, index) => {
+      const rawId = idOf(raw);
       const reject = (reasons: readonly string[]): void => {
-        report.rejected.push({ index, id: idOf(raw), what: 'pass', reasons });
+        report.rejected.push({ index, id: rawId, what: 'pass', reasons });
       };
+      if (rawId !== null && seen.has(rawId))
+        return reject([`id: pass "${rawId}" appears more than once in this snapshot`]);
+      if (rawId !== null) seen.add(rawId);
       const parsed = passSchema.safeParse(raw);
       if (!parsed.success) return reject(formatIssues(parsed.error));
       const unknown = unknownPassFields(raw);
@@ -100,12 +108,12 @@ export function importSnapshot(
             report.unknownFields.examples.push(`passes[${index}].${u}`);
       }
       const doc = parsed.data;
-      if (seen.has(doc.id)) return reject([`id: pass "${doc.id}" appears more than once in this snapshot`]);
-      seen.add(doc.id);
       const compiled = compilePass(doc, options.policy);
       if ('errors' in compiled) return reject(compiled.errors);
       const head = store.passHead(doc.id);
       if (head !== undefined && doc.version <= head.version) {
+        // The pass is not replaced, but use counts are a grow-only counter: merging them is always safe.
+        if (doc.uses) store.mergeUses(doc.id, doc.uses);
         report.ignored++;
         return;
       }
@@ -125,7 +133,10 @@ export function importSnapshot(
       if (head === undefined) report.added++;
       else report.updated++;
     });
-    if (options.replace) report.removed = store.removePassesNotIn(seen);
+    if (options.replace) {
+      report.removed = store.removePassesNotIn(seen);
+      report.groups.removed = store.removeAccessGroupsNotIn(seenGroups);
+    }
   });
   return report;
 }

@@ -345,9 +345,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         ? EXIT.usage
         : EXIT.failure;
     }
-    io.stderr.write(
-      `doorpass: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
-    );
+    // A user never sees a stack trace; DOORPASS_DEBUG=1 shows it for a bug report.
+    const detail =
+      e instanceof Error ? (io.env.DOORPASS_DEBUG ? (e.stack ?? e.message) : e.message) : String(e);
+    io.stderr.write(`doorpass: ${detail}\n`);
     return EXIT.failure;
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Wall-clock time in a site's IANA time zone, computed from an instant without allocating on the hot path.
+ * Wall-clock time in a site's IANA time zone, computed from an instant with arithmetic only (Intl runs once per
+ * 15-minute bucket, not per decision).
  *
  * The UTC offset is read once per 15-minute UTC bucket through Intl (the platform's tz database) and memoised:
  * every modern zone's offset is a multiple of 15 minutes and its transitions happen on whole local
@@ -38,6 +39,8 @@ export class Zone {
     this.fmt = new Intl.DateTimeFormat('en-US', {
       timeZone: name,
       hourCycle: 'h23',
+      // The era tells year 1 AD from year 1 BC (ISO year 0000, which a pass document may carry).
+      era: 'short',
       year: 'numeric',
       month: 'numeric',
       day: 'numeric',
@@ -53,12 +56,16 @@ export class Zone {
     if (cached !== undefined) return cached;
     const start = bucket * BUCKET_MS;
     let y = 0,
+      bc = false,
       mo = 0,
       d = 0,
       h = 0,
       mi = 0;
     for (const p of this.fmt.formatToParts(start)) {
       switch (p.type) {
+        case 'era':
+          bc = p.value === 'BC';
+          break;
         case 'year':
           y = Number(p.value);
           break;
@@ -76,7 +83,12 @@ export class Zone {
           break;
       }
     }
-    const offset = Date.UTC(y, mo - 1, d, h, mi) - start;
+    // Not Date.UTC(y, …): it reads years 0–99 as 1900–1999, which made the offset of an instant in year 0050
+    // about 1900 years. setUTCFullYear takes the year as given; the era maps 1 BC to ISO year 0.
+    const local = new Date(0);
+    local.setUTCFullYear(bc ? 1 - y : y, mo - 1, d);
+    local.setUTCHours(h, mi, 0, 0);
+    const offset = local.getTime() - start;
     if (this.offsets.size >= CACHE_LIMIT) this.offsets.clear();
     this.offsets.set(bucket, offset);
     return offset;

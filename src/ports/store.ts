@@ -61,8 +61,12 @@ export interface PassStore {
     hashes: readonly { type: CredentialType; hash: CredentialHash }[],
     now: number,
   ): void;
+  /** Merges use counts reported by the cloud into the grow-only counters (max per device). */
+  mergeUses(passId: string, uses: Readonly<Record<string, number>>): void;
   removePassesNotIn(ids: ReadonlySet<string>): number;
+  removeAccessGroupsNotIn(ids: ReadonlySet<string>): number;
   putAccessGroup(group: AccessGroup): 'added' | 'updated' | 'unchanged';
+  /** Revokes a pass; final: the id stays revoked even if a later snapshot removes and re-adds it. */
   revokePass(id: string, now: number): boolean;
   listPasses(query: PassQuery): PassRow[];
   listEvents(limit: number): AccessEvent[];

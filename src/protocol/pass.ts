@@ -32,7 +32,11 @@ export const credentialSchema = z.discriminatedUnion('type', [
   }),
   z.object({
     type: z.literal('qr'),
-    value: z.string().min(1).max(2048, { error: 'QR text is 1 to 2048 characters' }),
+    // Both bounds carry the message: an empty QR used to get zod's generic "Too small" text.
+    value: z
+      .string()
+      .min(1, { error: 'QR text is 1 to 2048 characters' })
+      .max(2048, { error: 'QR text is 1 to 2048 characters' }),
   }),
 ]);
 
@@ -80,6 +84,13 @@ export const passSchema = z
   .refine((p) => Date.parse(p.validUntil) > Date.parse(p.validFrom), {
     error: 'validUntil must be after validFrom',
     path: ['validUntil'],
+    // Compare only two well-formed instants: a malformed validFrom/validUntil used to add this issue too,
+    // a second, misleading reason. `continue` keeps zod's default (skip after an aborting issue, e.g. not an
+    // object); when both instants pass their check the comparison still runs, so NaN is still rejected.
+    when: (payload) =>
+      payload.issues.every(
+        (i) => i.continue === true && i.path?.[0] !== 'validFrom' && i.path?.[0] !== 'validUntil',
+      ),
   });
 export type PassDocument = z.infer<typeof passSchema>;
 export type Credential = z.infer<typeof credentialSchema>;
@@ -96,9 +107,18 @@ const KNOWN: Record<string, ReadonlySet<string>> = {
   pass: new Set(Object.keys(passSchema.shape)),
   issuer: new Set(['id', 'name', 'unit']),
   recipient: new Set(['name', 'email', 'phone']),
-  repeat: new Set(['mode', 'start', 'end', 'days']),
   credential: new Set(['type', 'value']),
 };
+/**
+ * Keys of each repeat mode. Per mode, not their union: zod drops e.g. `days` from a daily repeat, so it must be
+ * counted as unknown (a cloud meaning "daily, but only on these days" would otherwise be ignored silently).
+ */
+const KNOWN_REPEAT: ReadonlyMap<unknown, ReadonlySet<string>> = new Map([
+  ['never', new Set(['mode'])],
+  ['daily', new Set(['mode', 'start', 'end'])],
+  ['weekly', new Set(['mode', 'days', 'start', 'end'])],
+]);
+const ANY_REPEAT: ReadonlySet<string> = new Set(['mode', 'start', 'end', 'days']);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -115,7 +135,7 @@ export function unknownPassFields(raw: unknown): string[] {
   scan(raw, KNOWN.pass, '');
   scan(raw.issuer, KNOWN.issuer, 'issuer');
   scan(raw.recipient, KNOWN.recipient, 'recipient');
-  scan(raw.repeat, KNOWN.repeat, 'repeat');
+  if (isObject(raw.repeat)) scan(raw.repeat, KNOWN_REPEAT.get(raw.repeat.mode) ?? ANY_REPEAT, 'repeat');
   if (Array.isArray(raw.credentials))
     raw.credentials.forEach((c, i) => scan(c, KNOWN.credential, `credentials[${i}]`));
   return out;

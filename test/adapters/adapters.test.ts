@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -51,6 +51,9 @@ t.test(
     t.equal(statSync(file).mode & 0o777, 0o600);
     t.same(loadOrCreateKey(file, true), k1, 'the same key on the next start');
     t.match(readFileSync(file, 'utf8'), /^[0-9a-f]{64}\n$/);
+    chmodSync(file, 0o644);
+    t.throws(() => loadOrCreateKey(file, true), { message: /readable by other users \(mode 644\): run chmod 600/ });
+    chmodSync(file, 0o600);
     writeFileSync(file, 'not hex');
     t.throws(() => loadOrCreateKey(file, true), { message: /expected 64 hexadecimal characters/ });
   },

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import path from 'node:path';
 import { AccessControl } from '../../src/app/access.js';
 import { importSnapshot } from '../../src/app/import.js';
@@ -9,7 +9,7 @@ import { MID_2026, pass, tempSite, type Json } from '../helpers/fixtures.js';
 
 const policy = { maxValidityMs: 366 * 86_400_000 };
 
-function setup(t: Tap.Test, passes: Json[], groups: Json[] = [], device = 'panel-west') {
+function setup(t: Test, passes: Json[], groups: Json[] = [], device = 'panel-west') {
   const site = tempSite();
   const store = new SqlitePassStore(path.join(site.dir, 'd.db'));
   const hasher = new HmacHasher(Buffer.alloc(32, 7));

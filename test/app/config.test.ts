@@ -116,3 +116,15 @@ t.test('config path: option, then $DOORPASS_CONFIG, then /etc', async (t) => {
   t.equal(configPath(undefined, { DOORPASS_CONFIG: 'b.yaml' }), 'b.yaml');
   t.equal(configPath(undefined, {}), DEFAULT_CONFIG_PATH);
 });
+
+t.test('cross-checks are reported together with schema problems; one console input at most', async (t) => {
+  const p = problems(
+    GOOD.replace('maxPassDays: 366', 'maxPassDays: "many"').replace(
+      'inputs: [ { type: console, door: lobby } ]',
+      'inputs: [ { type: console, door: attic }, { type: console, door: lobby } ]',
+    ),
+  );
+  t.match(p.join('\n'), /site\.maxPassDays: expected number/);
+  t.match(p.join('\n'), /inputs\[0\]\.door: no door "attic"/);
+  t.match(p.join('\n'), /inputs\[1\]\.type: only one console input is allowed/);
+});

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import path from 'node:path';
 import { importSnapshot, parseSnapshotShape } from '../../src/app/import.js';
 import { HmacHasher } from '../../src/adapters/hasher.js';
@@ -8,7 +8,7 @@ import { MID_2026, pass, tempSite } from '../helpers/fixtures.js';
 
 const policy = { maxValidityMs: 366 * 86_400_000 };
 
-function setup(t: Tap.Test) {
+function setup(t: Test) {
   const site = tempSite();
   const store = new SqlitePassStore(path.join(site.dir, 'd.db'));
   const hasher = new HmacHasher(Buffer.alloc(32, 1));
@@ -226,4 +226,54 @@ t.test('events are append-only in the database', async (t) => {
     reason: 'unknown_credential',
   });
   t.throws(() => store.db.prepare("UPDATE events SET type = 'x'").run(), /append-only/);
+});
+
+t.test(
+  'revocation is final even when --replace removes the pass and a later snapshot brings it back',
+  async (t) => {
+    const { run, store } = setup(t);
+    run([pass({ id: 'r' })]);
+    store.revokePass('r', MID_2026);
+    run([], [], true);
+    t.same(store.listPasses({}), []);
+    run([pass({ id: 'r', version: 9 })]);
+    t.equal(store.listPasses({})[0]?.revoked, true);
+    t.equal(store.listPasses({})[0]?.rule.revoked, true);
+    // A pass that arrives revoked stays revoked when a newer version says otherwise.
+    run([pass({ id: 'q', revoked: true, credentials: [{ type: 'pin', value: '4321' }] })]);
+    run([pass({ id: 'q', version: 2, credentials: [{ type: 'pin', value: '4321' }] })]);
+    t.equal(store.listPasses({ search: 'guest' }).find((p) => p.id === 'q')?.rule.revoked, true);
+  },
+);
+
+t.test('use counts in an ignored (same-version) pass are still merged', async (t) => {
+  const { run, store } = setup(t);
+  run([pass({ maxUses: 5 })]);
+  const r = run([pass({ maxUses: 5, uses: { 'panel-east': 4 } })]);
+  t.equal(r.ignored, 1);
+  t.same(store.listPasses({})[0]?.uses, { 'panel-east': 4 });
+});
+
+t.test(
+  '--replace keeps a pass whose update is malformed, and removes access groups not in the snapshot',
+  async (t) => {
+    const { run, store } = setup(t);
+    const g = (id: string) => ({ id, name: id, schedule: [{ days: ['mon'], start: '08:00', end: '17:00' }] });
+    run([pass({ id: 'keep' })], [g('a'), g('b')]);
+    const r = run([{ id: 'keep', version: 'broken' }], [g('a')], true);
+    t.equal(r.rejected.length, 1);
+    t.equal(r.removed, 0);
+    t.equal(r.groups.removed, 1);
+    t.same(
+      store.listPasses({}).map((p) => p.id),
+      ['keep'],
+    );
+    t.equal(store.counts().accessGroups, 1);
+  },
+);
+
+t.test('the database file is created readable by its owner only', async (t) => {
+  const { dbFile } = setup(t);
+  const { statSync } = await import('node:fs');
+  t.equal(statSync(dbFile).mode & 0o777, 0o600);
 });

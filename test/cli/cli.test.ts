@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { runCli, startDaemon } from '../helpers/cli.js';
 
 const AT = '2026-06-15T16:00:00Z'; // Monday noon in New York
 
-function siteWith(t: Tap.Test, passes: unknown[], groups: unknown[] = []) {
+function siteWith(t: Test, passes: unknown[], groups: unknown[] = []) {
   const site = tempSite();
   t.teardown(site.cleanup);
   const snap = path.join(site.dir, 'snap.json');

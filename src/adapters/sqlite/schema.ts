@@ -32,6 +32,10 @@ export const MIGRATIONS: readonly string[] = [
     count     INTEGER NOT NULL,
     PRIMARY KEY (pass_id, device_id)
   ) WITHOUT ROWID;
+  CREATE TABLE revocations (        -- revocation is final: kept even when the pass is removed
+    pass_id TEXT PRIMARY KEY,
+    at      INTEGER NOT NULL
+  ) WITHOUT ROWID;
   CREATE TABLE access_groups (
     id       TEXT PRIMARY KEY,
     name     TEXT NOT NULL,

@@ -5,7 +5,7 @@
  * busy_timeout lets the CLI and the daemon share the file. The hot path is one prepared statement.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import type { CredentialType, PassRule } from '../../core/decide.js';
 import { DoorpassError, ErrorCode } from '../../core/errors.js';
@@ -87,7 +87,11 @@ export class SqlitePassStore implements PassStore {
     options: SqliteStoreOptions = {},
   ) {
     try {
-      if (!options.readonly) mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+      if (!options.readonly) {
+        mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+        // Not world-readable: the journal says who came and went. SQLite gives -wal/-shm the same mode.
+        closeSync(openSync(file, 'a', 0o600));
+      }
       this.db = new Database(file, {
         readonly: options.readonly ?? false,
         fileMustExist: options.readonly ?? false,
@@ -156,7 +160,7 @@ export class SqlitePassStore implements PassStore {
         INSERT INTO passes (id, version, kind, name, revoked, valid_from, valid_until, rule, doc, search, access_group_id, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET version = excluded.version, kind = excluded.kind, name = excluded.name,
-          revoked = max(revoked, excluded.revoked), valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+          revoked = excluded.revoked, valid_from = excluded.valid_from, valid_until = excluded.valid_until,
           rule = excluded.rule, doc = excluded.doc, search = excluded.search, access_group_id = excluded.access_group_id,
           updated_at = excluded.updated_at`),
       deleteCredentials: db.prepare<[string]>('DELETE FROM credentials WHERE pass_id = ?'),
@@ -168,7 +172,15 @@ export class SqlitePassStore implements PassStore {
       upsertGroup: db.prepare<[string, string, string, string]>(`
         INSERT INTO access_groups (id, name, schedule, doc) VALUES (?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, schedule = excluded.schedule, doc = excluded.doc`),
-      revoke: db.prepare<[number, string]>('UPDATE passes SET revoked = 1, updated_at = ? WHERE id = ?'),
+      revoke: db.prepare<[number, string]>(
+        "UPDATE passes SET revoked = 1, rule = json_set(rule, '$.revoked', json('true')), updated_at = ? WHERE id = ?",
+      ),
+      recordRevocation: db.prepare<[string, number]>(
+        'INSERT OR IGNORE INTO revocations (pass_id, at) VALUES (?, ?)',
+      ),
+      isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revocations WHERE pass_id = ?'),
+      allGroupIds: db.prepare<[], { id: string }>('SELECT id FROM access_groups'),
+      deleteGroup: db.prepare<[string]>('DELETE FROM access_groups WHERE id = ?'),
       allIds: db.prepare<[], { id: string }>('SELECT id FROM passes'),
       deletePass: db.prepare<[string]>('DELETE FROM passes WHERE id = ?'),
       events: db.prepare<[number], { body: string }>(
@@ -212,7 +224,7 @@ export class SqlitePassStore implements PassStore {
           ? null
           : (JSON.parse(row.group_schedule) as Schedule);
     return {
-      rule: row.revoked === 1 && !rule.revoked ? { ...rule, revoked: true } : rule,
+      rule,
       usage: { own: row.own, others: row.others },
       group,
     };
@@ -243,7 +255,10 @@ export class SqlitePassStore implements PassStore {
     hashes: readonly { type: CredentialType; hash: CredentialHash }[],
     now: number,
   ): void {
-    const { doc, rule } = pass;
+    const { doc } = pass;
+    if (pass.rule.revoked) this.stmts.recordRevocation.run(doc.id, now);
+    const revoked = pass.rule.revoked || this.stmts.isRevoked.get(doc.id) !== undefined;
+    const rule = revoked && !pass.rule.revoked ? { ...pass.rule, revoked } : pass.rule;
     this.stmts.upsertPass.run(
       doc.id,
       doc.version,
@@ -263,8 +278,11 @@ export class SqlitePassStore implements PassStore {
       this.stmts.deleteCredential.run(h.hash);
       this.stmts.insertCredential.run(h.hash, doc.id, h.type);
     }
-    if (doc.uses)
-      for (const [device, n] of Object.entries(doc.uses)) this.stmts.mergeUse.run(doc.id, device, n);
+    this.mergeUses(doc.id, doc.uses ?? {});
+  }
+
+  mergeUses(passId: string, uses: Readonly<Record<string, number>>): void {
+    for (const [device, n] of Object.entries(uses)) this.stmts.mergeUse.run(passId, device, n);
   }
 
   removePassesNotIn(ids: ReadonlySet<string>): number {
@@ -289,7 +307,17 @@ export class SqlitePassStore implements PassStore {
   }
 
   revokePass(id: string, now: number): boolean {
-    return this.stmts.revoke.run(now, id).changes > 0;
+    const changed = this.stmts.revoke.run(now, id).changes > 0;
+    if (changed) this.stmts.recordRevocation.run(id, now);
+    return changed;
+  }
+
+  removeAccessGroupsNotIn(ids: ReadonlySet<string>): number {
+    let removed = 0;
+    for (const { id } of this.stmts.allGroupIds.all()) {
+      if (!ids.has(id)) removed += this.stmts.deleteGroup.run(id).changes;
+    }
+    return removed;
   }
 
   listPasses(query: PassQuery): PassRow[] {
