@@ -2,7 +2,6 @@
  * Applying a snapshot (`passes import`, and later the cloud's full state) to the pass cache in one
  * transaction. Each pass is judged on its own: a bad pass is rejected with its reason, the others apply.
  */
-import type { CredentialType } from '../core/decide.js';
 import { DoorpassError, ErrorCode } from '../core/errors.js';
 import {
   accessGroupSchema,
@@ -13,7 +12,7 @@ import {
   unknownPassFields,
   type PassPolicy,
 } from '../protocol/pass.js';
-import type { CredentialHash, CredentialHasher, PassStore } from '../ports/store.js';
+import type { CredentialHasher, PassStore } from '../ports/store.js';
 
 export interface Rejection {
   /** Index in the snapshot's `passes` (or `accessGroups`) array. */
@@ -117,19 +116,13 @@ export function importSnapshot(
         report.ignored++;
         return;
       }
-      const hashes: { type: CredentialType; hash: CredentialHash }[] = [];
-      const conflicts: string[] = [];
-      for (const c of compiled.credentials) {
-        const hash = hasher.hash(c.type, c.value);
-        const owner = store.credentialOwner(hash);
-        // A credential held by another live pass is a conflict; one held by a revoked or expired pass is taken over.
-        if (owner && owner.passId !== doc.id && !owner.revoked && owner.validUntil > options.now) {
-          conflicts.push(`credentials: this ${c.type} is already used by live pass "${owner.passId}"`);
-        }
-        hashes.push({ type: c.type, hash });
+      const hashes = compiled.credentials.map((c) => ({ type: c.type, hash: hasher.hash(c.type, c.value) }));
+      const { conflicts } = store.putPass(compiled, hashes, options.now);
+      if (conflicts.length > 0) {
+        return reject(
+          conflicts.map((c) => `credentials: this ${c.type} is already used by live pass "${c.passId}"`),
+        );
       }
-      if (conflicts.length > 0) return reject(conflicts);
-      store.putPass(compiled, hashes, options.now);
       if (head === undefined) report.added++;
       else report.updated++;
     });

@@ -7,6 +7,17 @@ import type { AccessGroup, CompiledPass } from '../protocol/pass.js';
 /** A keyed hash of a credential: the only form in which a credential is stored or looked up. */
 export type CredentialHash = Uint8Array;
 
+export interface PassCredentialHash {
+  readonly type: CredentialType;
+  readonly hash: CredentialHash;
+}
+
+export interface CredentialConflict {
+  readonly type: CredentialType;
+  /** The live pass that already holds the credential. */
+  readonly passId: string;
+}
+
 export interface CredentialHasher {
   hash(type: CredentialType, value: string): CredentialHash;
 }
@@ -53,14 +64,16 @@ export interface PassStore {
   appendEvent(event: AccessEvent): void;
 
   passHead(id: string): PassHead | undefined;
-  /** The pass holding a credential hash, if any. */
-  credentialOwner(hash: CredentialHash): (PassHead & { readonly passId: string }) | undefined;
-  /** Inserts or replaces a pass and its credential hashes; merges its `uses` into the grow-only counters. */
+  /**
+   * Inserts or replaces a pass and its credential hashes and merges its `uses` into the grow-only counters —
+   * unless one of its credentials belongs to another live pass (not revoked, not expired at `now`): then
+   * nothing changes and the conflicts are returned. A credential of a revoked or expired pass is taken over.
+   */
   putPass(
     pass: CompiledPass,
-    hashes: readonly { type: CredentialType; hash: CredentialHash }[],
+    hashes: readonly PassCredentialHash[],
     now: number,
-  ): void;
+  ): { conflicts: CredentialConflict[] };
   /** Merges use counts reported by the cloud into the grow-only counters (max per device). */
   mergeUses(passId: string, uses: Readonly<Record<string, number>>): void;
   removePassesNotIn(ids: ReadonlySet<string>): number;

@@ -19,7 +19,6 @@ export const MIGRATIONS: readonly string[] = [
     access_group_id TEXT,        -- the pass's accessGroup, if any
     updated_at  INTEGER NOT NULL
   );
-  CREATE INDEX passes_valid_until ON passes(valid_until);
   CREATE TABLE credentials (
     hash    BLOB PRIMARY KEY,    -- HMAC-SHA256(key, type || 0x00 || value): never the value itself
     pass_id TEXT NOT NULL REFERENCES passes(id) ON DELETE CASCADE,
@@ -42,9 +41,11 @@ export const MIGRATIONS: readonly string[] = [
     schedule TEXT NOT NULL,      -- compiled Schedule (JSON)
     doc      TEXT NOT NULL
   );
+  -- seq orders the outbox (oldest first); id is the event's ULID, the key the cloud dedupes by. No
+  -- AUTOINCREMENT and no index on id: each costs a page write on every access (the hot path's commit).
   CREATE TABLE events (
-    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-    id   TEXT NOT NULL UNIQUE,
+    seq  INTEGER PRIMARY KEY,
+    id   TEXT NOT NULL,
     at   INTEGER NOT NULL,
     type TEXT NOT NULL,
     body TEXT NOT NULL

@@ -1,0 +1,69 @@
+/**
+ * Lockout after repeated wrong credentials on one input, as a pure state machine over a monotonic clock
+ * (a wall clock that jumps backwards must never shorten or reset a lockout).
+ *
+ * After `maxFailures` denials within `windowMs`, the input is locked for `lockMs`; each further lockout
+ * doubles it (up to `maxLockMs`). A grant, or `resetAfterMs` without any failure, returns to the first
+ * level. With the defaults (5 per minute, 60 s doubling, capped at 24 h) a keypad attacker gets a handful
+ * of guesses a day once the lockout has escalated.
+ */
+export interface LockoutConfig {
+  readonly maxFailures: number;
+  readonly windowMs: number;
+  readonly lockMs: number;
+  readonly maxLockMs: number;
+  readonly resetAfterMs: number;
+}
+
+export const DEFAULT_LOCKOUT: LockoutConfig = {
+  maxFailures: 5,
+  windowMs: 60_000,
+  lockMs: 60_000,
+  maxLockMs: 86_400_000,
+  resetAfterMs: 86_400_000,
+};
+
+export interface LockoutState {
+  /** Monotonic times of recent failures, oldest first (at most maxFailures kept). */
+  readonly failures: readonly number[];
+  /** Locked until this monotonic time (exclusive); 0 when not locked. */
+  readonly lockedUntil: number;
+  /** How many lockouts in a row (0 = none yet): the next one lasts lockMs * 2^level. */
+  readonly level: number;
+  readonly lastFailureAt: number | null;
+}
+
+export const OPEN_LOCKOUT: LockoutState = { failures: [], lockedUntil: 0, level: 0, lastFailureAt: null };
+
+export function isLockedOut(state: LockoutState, now: number): boolean {
+  return now < state.lockedUntil;
+}
+
+/** Records a denial; returns the new state and, when it starts a lockout, how long it lasts. */
+export function recordFailure(
+  state: LockoutState,
+  now: number,
+  config: LockoutConfig = DEFAULT_LOCKOUT,
+): { state: LockoutState; lockedForMs: number | null } {
+  const level =
+    state.lastFailureAt !== null && now - state.lastFailureAt >= config.resetAfterMs ? 0 : state.level;
+  const failures = [...state.failures.filter((t) => now - t < config.windowMs), now];
+  if (failures.length >= config.maxFailures) {
+    const lockedForMs = Math.min(config.lockMs * 2 ** level, config.maxLockMs);
+    return {
+      state: { failures: [], lockedUntil: now + lockedForMs, level: level + 1, lastFailureAt: now },
+      lockedForMs,
+    };
+  }
+  return {
+    state: { failures, lockedUntil: state.lockedUntil, level, lastFailureAt: now },
+    lockedForMs: null,
+  };
+}
+
+/** A grant clears the failure history and the escalation level. */
+export function recordSuccess(state: LockoutState): LockoutState {
+  return state.lockedUntil === 0 && state.failures.length === 0 && state.level === 0
+    ? state
+    : { ...OPEN_LOCKOUT, lockedUntil: state.lockedUntil };
+}
