@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import type { CredentialType, PassRule } from '../../core/decide.js';
+import type { PassRule } from '../../core/decide.js';
 import { DoorpassError, ErrorCode } from '../../core/errors.js';
 import type { AccessEvent } from '../../core/events.js';
 import { eventToJson } from '../../core/events.js';
