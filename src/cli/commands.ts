@@ -6,7 +6,7 @@ import { openSite, startDaemon, type Site } from '../app/compose.js';
 import { importSnapshot, parseSnapshotShape, type ImportReport } from '../app/import.js';
 import type { CredentialType } from '../core/decide.js';
 import { DoorpassError, ErrorCode, isDoorpassError } from '../core/errors.js';
-import { eventToJson } from '../core/events.js';
+import { eventDetail, eventToJson, isAccessEvent } from '../core/events.js';
 import { localTime, passStatus, passType, scheduleText, table, usesText } from './format.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3 } as const;
@@ -309,15 +309,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         if (list.length === 0) return out('no events');
         out(
           table(
-            ['TIME', 'EVENT', 'DOOR', 'CREDENTIAL', 'PASS', 'REASON'],
-            list.map((e) => [
-              localTime(site.zone, e.at),
-              e.type,
-              e.door,
-              e.credentialType,
-              e.passId ?? '-',
-              e.reason ?? '-',
-            ]),
+            ['TIME', 'EVENT', 'DOOR', 'CREDENTIAL', 'PASS', 'REASON / DETAIL'],
+            list.map((e) =>
+              isAccessEvent(e)
+                ? [
+                    localTime(site.zone, e.at),
+                    e.type,
+                    e.door,
+                    e.credentialType,
+                    e.passId ?? '-',
+                    e.reason ?? '-',
+                  ]
+                : [localTime(site.zone, e.at), e.type, e.door ?? '-', '-', '-', eventDetail(e)],
+            ),
           ),
         );
       });

@@ -17,6 +17,8 @@ export type DenyReason =
   | 'outside_schedule'
   | 'device_use_limit'
   | 'use_limit'
+  /** Not from decide(): the input is locked out after repeated failures. */
+  | 'locked_out'
   /** Not from decide(): the pipeline could not read or record (fail-secure). */
   | 'store_unavailable';
 

@@ -1,37 +1,70 @@
 /**
- * Events the door journals (and a later issue uploads). They never carry a credential value: the type of
- * credential, the pass and the reason say what happened without saying what was typed or shown.
+ * Events the door journals in its outbox (and the sync issue uploads). They never carry a credential
+ * value: the type of credential, the pass and the reason say what happened without saying what was typed
+ * or shown.
  */
 import type { CredentialType, DenyReason } from './decide.js';
+import type { DoorEventType } from './door.js';
 
-export interface AccessEvent {
+interface EventBase {
   /** Unique, sortable (ULID): the cloud dedupes by it. */
   readonly id: string;
   /** Epoch ms. */
   readonly at: number;
-  readonly type: 'access.granted' | 'access.denied';
   readonly device: string;
+}
+
+export interface AccessEvent extends EventBase {
+  readonly type: 'access.granted' | 'access.denied';
   readonly door: string;
   readonly credentialType: CredentialType;
   readonly passId: string | null;
   readonly reason: DenyReason | null;
   readonly floors?: readonly number[];
-  /** The input the credential came from (e.g. "console", "cli"). */
+  /** The input the credential came from (e.g. "console", "bridge:/dev/ttyACM0", "cli"). */
   readonly source?: string;
 }
 
+export interface DoorEvent extends EventBase {
+  readonly type: DoorEventType;
+  readonly door: string;
+  /** How long the door had been open (door.closed, door.held_open). */
+  readonly openMs?: number;
+}
+
+export type InputEventType = 'input.read_error' | 'input.locked_out' | 'input.online' | 'input.offline';
+
+export interface InputEvent extends EventBase {
+  readonly type: InputEventType;
+  readonly source: string;
+  readonly door?: string;
+  /** What happened, for people (never a credential value). */
+  readonly detail?: string;
+  /** input.locked_out: how long. */
+  readonly lockedForMs?: number;
+}
+
+export type JournalEvent = AccessEvent | DoorEvent | InputEvent;
+
+export function isAccessEvent(e: JournalEvent): e is AccessEvent {
+  return e.type === 'access.granted' || e.type === 'access.denied';
+}
+
 /** The JSON form of an event (what `events list --json` prints and the outbox keeps). */
-export function eventToJson(e: AccessEvent): Record<string, unknown> {
-  return {
-    id: e.id,
-    at: new Date(e.at).toISOString(),
-    type: e.type,
-    device: e.device,
-    door: e.door,
-    credentialType: e.credentialType,
-    passId: e.passId,
-    reason: e.reason,
-    ...(e.floors !== undefined && { floors: e.floors }),
-    ...(e.source !== undefined && { source: e.source }),
-  };
+export function eventToJson(e: JournalEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: e.id, at: new Date(e.at).toISOString() };
+  for (const [k, v] of Object.entries(e)) if (k !== 'id' && k !== 'at' && v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Parses the stored JSON form back (the store wrote it; fields are trusted). */
+export function eventFromJson(json: Record<string, unknown>): JournalEvent {
+  return { ...json, at: Date.parse(String(json.at)) } as unknown as JournalEvent;
+}
+
+/** A short human description of a non-access event's particulars ("open 42 s", "parity error"). */
+export function eventDetail(e: DoorEvent | InputEvent): string {
+  if ('detail' in e && e.detail !== undefined) return e.detail;
+  if ('openMs' in e && e.openMs !== undefined) return `open ${Math.round(e.openMs / 1000)} s`;
+  return '-';
 }

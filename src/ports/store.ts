@@ -1,6 +1,6 @@
 /** The pass cache and event journal, as the access pipeline and the import see them. */
 import type { CredentialType, PassRule, Usage } from '../core/decide.js';
-import type { AccessEvent } from '../core/events.js';
+import type { JournalEvent } from '../core/events.js';
 import type { Schedule } from '../core/schedule.js';
 import type { AccessGroup, CompiledPass } from '../protocol/pass.js';
 
@@ -61,7 +61,7 @@ export interface PassStore {
   atomically<T>(fn: () => T): T;
   findCredential(hash: CredentialHash, deviceId: string): CredentialMatch | undefined;
   countUse(passId: string, deviceId: string): void;
-  appendEvent(event: AccessEvent): void;
+  appendEvent(event: JournalEvent): void;
 
   passHead(id: string): PassHead | undefined;
   /**
@@ -82,7 +82,7 @@ export interface PassStore {
   /** Revokes a pass; final: the id stays revoked even if a later snapshot removes and re-adds it. */
   revokePass(id: string, now: number): boolean;
   listPasses(query: PassQuery): PassRow[];
-  listEvents(limit: number): AccessEvent[];
+  listEvents(limit: number): JournalEvent[];
   counts(): { passes: number; events: number; accessGroups: number };
   close(): void;
 }

@@ -241,7 +241,9 @@ function encodeBody(message: BridgeMessage): Uint8Array {
       return new Uint8Array(0);
     default: {
       const unknown: never = message;
-      throw new RangeError(`bridge: unknown message type ${JSON.stringify((unknown as { type: unknown }).type)}`);
+      throw new RangeError(
+        `bridge: unknown message type ${JSON.stringify((unknown as { type: unknown }).type)}`,
+      );
     }
   }
 }

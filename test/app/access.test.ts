@@ -4,6 +4,7 @@ import { AccessControl } from '../../src/app/access.js';
 import { importSnapshot } from '../../src/app/import.js';
 import { HmacHasher } from '../../src/adapters/hasher.js';
 import { SqlitePassStore } from '../../src/adapters/sqlite/store.js';
+import { isAccessEvent } from '../../src/core/events.js';
 import { Zone } from '../../src/core/zone.js';
 import { MID_2026, pass, tempSite, type Json } from '../helpers/fixtures.js';
 
@@ -35,7 +36,7 @@ t.test(
       { granted: b.decision.granted, reason: b.decision.reason },
       { granted: false, reason: 'use_limit' },
     );
-    const events = store.listEvents(10);
+    const events = store.listEvents(10).filter(isAccessEvent);
     t.equal(events.length, 2);
     t.same(
       events.map((e) => [e.type, e.passId, e.reason, e.credentialType, e.door, e.device]),
@@ -172,5 +173,9 @@ t.test('door list and floors', async (t) => {
   );
   const ok = access.attempt({ type: 'pin', value: '123456', door: 'garage', now: MID_2026 });
   t.same(ok.decision, { granted: true, reason: null, passId: 'p1', floors: [3, 12] });
-  t.same(store.listEvents(1)[0]?.floors, [3, 12], 'floors are journalled with the grant');
+  t.same(
+    store.listEvents(1).filter(isAccessEvent)[0]?.floors,
+    [3, 12],
+    'floors are journalled with the grant',
+  );
 });

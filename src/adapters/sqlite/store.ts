@@ -9,8 +9,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import type { PassRule } from '../../core/decide.js';
 import { DoorpassError, ErrorCode } from '../../core/errors.js';
-import type { AccessEvent } from '../../core/events.js';
-import { eventToJson } from '../../core/events.js';
+import { eventFromJson, eventToJson, type JournalEvent } from '../../core/events.js';
 import type { Schedule } from '../../core/schedule.js';
 import type { AccessGroup, CompiledPass } from '../../protocol/pass.js';
 import { compileSchedule } from '../../protocol/pass.js';
@@ -258,7 +257,7 @@ export class SqlitePassStore implements PassStore {
     this.stmts.countUse.run(passId, deviceId);
   }
 
-  appendEvent(event: AccessEvent): void {
+  appendEvent(event: JournalEvent): void {
     this.stmts.appendEvent.run(event.id, event.at, event.type, JSON.stringify(eventToJson(event)));
   }
 
@@ -401,11 +400,10 @@ export class SqlitePassStore implements PassStore {
     }));
   }
 
-  listEvents(limit: number): AccessEvent[] {
-    return this.stmts.events.all(limit).map((r) => {
-      const j = JSON.parse(r.body) as Omit<AccessEvent, 'at'> & { at: string };
-      return { ...j, at: Date.parse(j.at) };
-    });
+  listEvents(limit: number): JournalEvent[] {
+    return this.stmts.events
+      .all(limit)
+      .map((r) => eventFromJson(JSON.parse(r.body) as Record<string, unknown>));
   }
 
   counts(): { passes: number; events: number; accessGroups: number } {
