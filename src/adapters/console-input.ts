@@ -5,7 +5,7 @@
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { CredentialType } from '../core/decide.js';
-import type { CredentialSource, PresentedCredential } from '../ports/io.js';
+import type { CredentialSource, FeedbackSignal, InputHandler, Logger } from '../ports/io.js';
 
 /** Parses one console line into a credential, or undefined for an empty line. */
 export function parseConsoleLine(line: string): { type: CredentialType; value: string } | undefined {
@@ -23,16 +23,21 @@ export class ConsoleInput implements CredentialSource {
   private rl: Interface | undefined;
 
   constructor(
-    private readonly door: string,
     private readonly input: Readable,
+    private readonly log?: Logger,
   ) {}
 
-  start(deliver: (c: PresentedCredential) => void): void {
+  start(handler: InputHandler): void {
     this.rl = createInterface({ input: this.input, crlfDelay: Infinity, terminal: false });
     this.rl.on('line', (line) => {
       const c = parseConsoleLine(line);
-      if (c) deliver({ ...c, door: this.door, source: this.name });
+      if (c) handler.credential(c.type, c.value);
     });
+  }
+
+  /** The console has no LED or beeper: feedback goes to the log at debug level. */
+  feedback(signal: FeedbackSignal): void {
+    this.log?.debug({ source: this.name, feedback: signal }, 'feedback');
   }
 
   stop(): Promise<void> {

@@ -1,7 +1,7 @@
-/** A relay that only logs (development, and the example config's simulated door). */
-import type { Logger, RelayDriver } from '../ports/io.js';
+/** A relay line that only logs (development, and the example config's simulated door). */
+import type { Logger, RelayLine } from '../ports/io.js';
 
-export class LogRelay implements RelayDriver {
+export class LogRelayLine implements RelayLine {
   private state: boolean | undefined;
   constructor(
     private readonly door: string,

@@ -2,7 +2,7 @@
  * The access pipeline's core step: credential -> decision -> (use count + event) in one transaction.
  * The relay is told to open only after this returns a committed grant.
  */
-import { decide, type CredentialType, type Decision } from '../core/decide.js';
+import { decide, type CredentialType, type Decision, type DenyReason } from '../core/decide.js';
 import type { AccessEvent } from '../core/events.js';
 import type { Zone } from '../core/zone.js';
 import { normalizeCredential } from '../protocol/pass.js';
@@ -26,13 +26,13 @@ export interface AccessOutcome {
 }
 
 export class AccessControl {
-  private readonly ids = new UlidFactory();
-
   constructor(
     private readonly store: PassStore,
     private readonly hasher: CredentialHasher,
     private readonly zone: Zone,
     private readonly deviceId: string,
+    /** Shared with the Journal so every event id from this process sorts in order. */
+    private readonly ids: UlidFactory = new UlidFactory(),
   ) {}
 
   /** Decides without counting a use or writing an event (`check --dry-run`). */
@@ -58,20 +58,32 @@ export class AccessControl {
     return this.store.atomically(() => {
       const decision = this.decideNow(attempt);
       if (decision.granted) this.store.countUse(decision.passId, this.deviceId);
-      const event: AccessEvent = {
-        id: this.ids.next(attempt.now),
-        at: attempt.now,
-        type: decision.granted ? 'access.granted' : 'access.denied',
-        device: this.deviceId,
-        door: attempt.door,
-        credentialType: attempt.type,
-        passId: decision.passId,
-        reason: decision.reason,
-        ...(decision.granted && decision.floors !== undefined && { floors: decision.floors }),
-        ...(attempt.source !== undefined && { source: attempt.source }),
-      };
+      const event = this.eventFor(attempt, decision);
       this.store.appendEvent(event);
       return { decision, event };
     });
+  }
+
+  /** Journals a denial decided before any lookup (e.g. locked_out); the credential is not looked at. */
+  recordDenial(attempt: AccessAttempt, reason: DenyReason): AccessOutcome {
+    const decision: Decision = { granted: false, reason, passId: null };
+    const event = this.eventFor(attempt, decision);
+    this.store.appendEvent(event);
+    return { decision, event };
+  }
+
+  private eventFor(attempt: AccessAttempt, decision: Decision): AccessEvent {
+    return {
+      id: this.ids.next(attempt.now),
+      at: attempt.now,
+      type: decision.granted ? 'access.granted' : 'access.denied',
+      device: this.deviceId,
+      door: attempt.door,
+      credentialType: attempt.type,
+      passId: decision.passId,
+      reason: decision.reason,
+      ...(decision.granted && decision.floors !== undefined && { floors: decision.floors }),
+      ...(attempt.source !== undefined && { source: attempt.source }),
+    };
   }
 }

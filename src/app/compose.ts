@@ -6,16 +6,31 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
+import { BridgeInput, BridgeRelay, BridgeSensor } from '../adapters/bridge/devices.js';
+import { BridgeLink } from '../adapters/bridge/link.js';
 import { ConsoleInput } from '../adapters/console-input.js';
+import {
+  GpioRelayLine,
+  GpioSensor,
+  onoffFactory,
+  resolveGpioLine,
+  type GpioFactory,
+} from '../adapters/gpio.js';
 import { HmacHasher, loadOrCreateKey } from '../adapters/hasher.js';
-import { LogRelay } from '../adapters/log-relay.js';
+import { HidInput, nodeHidBackend, type HidBackend } from '../adapters/hid-input.js';
+import { LogRelayLine } from '../adapters/log-relay.js';
 import { DATABASE_FILE, SqlitePassStore } from '../adapters/sqlite/store.js';
 import { DoorpassError, ErrorCode } from '../core/errors.js';
 import { Zone } from '../core/zone.js';
-import type { CredentialSource, Logger } from '../ports/io.js';
+import { DEFAULT_KEYPAD } from '../core/keypad.js';
+import { DEFAULT_LOCKOUT } from '../core/lockout.js';
+import type { Clock, CredentialSource, DoorSensor, Logger, Relay } from '../ports/io.js';
 import type { PassStore } from '../ports/store.js';
 import { AccessControl } from './access.js';
-import type { Config, LoadedConfig } from './config.js';
+import type { Config, GpioLineSpec, LoadedConfig } from './config.js';
+import { DoorController } from './door-controller.js';
+import { InputController } from './input-controller.js';
+import { Journal } from './journal.js';
 import { AccessPipeline } from './pipeline.js';
 import { RelayPulse, systemClock } from './relay.js';
 
@@ -75,10 +90,18 @@ export interface DaemonOptions {
   readonly logLevel?: string;
   readonly stdin?: NodeJS.ReadableStream;
   readonly logger?: Logger & pino.Logger;
+  readonly clock?: Clock;
+  /** Injected hardware backends (tests pass fakes shaped like onoff's Gpio and node-hid's HID). */
+  readonly gpio?: GpioFactory;
+  readonly hid?: HidBackend;
+  readonly sysfsGpio?: string;
 }
 
 export interface RunningDaemon {
   readonly pipeline: AccessPipeline;
+  readonly doors: ReadonlyMap<string, DoorController>;
+  readonly inputs: readonly InputController[];
+  readonly links: ReadonlyMap<string, BridgeLink>;
   /** Stops inputs, releases relays and closes the database. Idempotent. */
   stop(): Promise<void>;
 }
@@ -87,16 +110,125 @@ export interface RunningDaemon {
 export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): RunningDaemon {
   const { config } = loaded;
   const log = options.logger ?? createLogger(options.logLevel ?? config.log.level);
+  const clock = options.clock ?? systemClock;
   const site = openSite(loaded);
-  const relays = new Map<string, RelayPulse>();
-  for (const door of config.doors) {
-    relays.set(door.id, new RelayPulse(new LogRelay(door.id, log), systemClock, door.relay.pulseMs));
+  const journal = new Journal(site.store, config.device.id, clock, log);
+  const access = new AccessControl(site.store, site.hasher, site.zone, config.device.id, journal.ids);
+  let gpioFactory = options.gpio;
+  const gpio = (): GpioFactory => (gpioFactory ??= onoffFactory());
+  const gpioLine = (spec: GpioLineSpec, what: string): number =>
+    resolveGpioLine(spec, what, options.sysfsGpio);
+
+  // One link per serial bridge, shared by the input, relays and sensors on it.
+  const links = new Map<string, BridgeLink>();
+  const bridgeOfDoor = new Map<string, string>();
+  for (const input of config.inputs) {
+    if (input.type !== 'bridge') continue;
+    links.set(input.path, new BridgeLink({ path: input.path, baudRate: input.baudRate }, clock, log));
+    if (!bridgeOfDoor.has(input.door)) bridgeOfDoor.set(input.door, input.path);
   }
-  const pipeline = new AccessPipeline(site.access, relays, systemClock, log);
-  const inputs: CredentialSource[] = config.inputs.map(
-    (input) => new ConsoleInput(input.door, (options.stdin ?? process.stdin) as NodeJS.ReadStream),
-  );
-  for (const input of inputs) input.start((c) => pipeline.handle(c));
+  const linkFor = (doorId: string, explicit: string | undefined, what: string): BridgeLink => {
+    const p = explicit ?? bridgeOfDoor.get(doorId);
+    const link = p === undefined ? undefined : links.get(p);
+    if (link === undefined)
+      throw new DoorpassError(ErrorCode.ConfigInvalid, `${what}: no bridge input for it`);
+    return link;
+  };
+
+  const doors = new Map<string, DoorController>();
+  const sensors: DoorSensor[] = [];
+  const built: { close(): void }[] = [];
+  try {
+    config.doors.forEach((door, i) => {
+      const what = `doors[${i}]`;
+      const r = door.relay;
+      const relay: Relay =
+        r.type === 'log'
+          ? new RelayPulse(new LogRelayLine(door.id, log), clock)
+          : r.type === 'gpio'
+            ? new RelayPulse(
+                new GpioRelayLine(gpio(), gpioLine(r.line, `${what}.relay`), r.activeLow, `${what}.relay`),
+                clock,
+              )
+            : new BridgeRelay(linkFor(door.id, r.path, `${what}.relay`), r.channel);
+      const controller = new DoorController(
+        door.id,
+        relay,
+        { pulseMs: r.pulseMs, heldOpenMs: door.heldOpenMs, graceMs: door.graceMs },
+        clock,
+        journal,
+        log,
+      );
+      built.push(controller);
+      doors.set(door.id, controller);
+      const sensor = (key: 'contact' | 'exitButton'): DoorSensor | undefined => {
+        const c = door[key];
+        if (c === undefined) return undefined;
+        const name = `${what}.${key}`;
+        return c.type === 'gpio'
+          ? new GpioSensor(gpio(), gpioLine(c.line, name), c.activeLow, c.debounceMs, name, log)
+          : new BridgeSensor(linkFor(door.id, c.path, name), c.input, c.activeLow);
+      };
+      const contact = sensor('contact');
+      if (contact) {
+        sensors.push(contact);
+        contact.start((open) => controller.contact(open));
+      }
+      const exit = sensor('exitButton');
+      if (exit) {
+        sensors.push(exit);
+        exit.start((pressed) => {
+          if (pressed) controller.exit();
+        });
+      }
+    });
+  } catch (e) {
+    for (const b of built) b.close();
+    for (const sn of sensors) sn.stop();
+    site.close();
+    throw e;
+  }
+
+  const pipeline = new AccessPipeline(access, doors, clock, log);
+  const hid = options.hid ?? nodeHidBackend();
+  const inputs: InputController[] = config.inputs.map((input) => {
+    const source: CredentialSource =
+      input.type === 'console'
+        ? new ConsoleInput((options.stdin ?? process.stdin) as NodeJS.ReadStream, log)
+        : input.type === 'bridge'
+          ? new BridgeInput(links.get(input.path) as BridgeLink, { wiegand: input.wiegand })
+          : new HidInput(
+              {
+                role: input.role,
+                reportId: input.reportId,
+                ...(input.vendorId !== undefined && { vendorId: input.vendorId }),
+                ...(input.productId !== undefined && { productId: input.productId }),
+                ...(input.path !== undefined && { path: input.path }),
+              },
+              hid,
+              clock,
+              log,
+            );
+    return new InputController(
+      source,
+      input.door,
+      pipeline,
+      journal,
+      clock,
+      log,
+      { ...DEFAULT_KEYPAD, ...config.keypad },
+      {
+        ...DEFAULT_LOCKOUT,
+        ...config.lockout,
+      },
+    );
+  });
+  // A door's alarm sounds on the inputs at that door that have a beeper.
+  for (const [doorId, door] of doors) {
+    const at = inputs.filter((i) => i.door === doorId);
+    door.onAlarm((on) => at.forEach((i) => i.source.feedback(on ? 'alarm' : 'alarm_off')));
+  }
+  for (const input of inputs) input.source.start(input);
   const counts = site.store.counts();
   log.info(
     {
@@ -105,7 +237,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
       timezone: config.site.timezone,
       passes: counts.passes,
       doors: config.doors.map((d) => d.id),
-      inputs: inputs.map((i) => i.name),
+      inputs: inputs.map((i) => i.source.name),
     },
     'doorpass ready',
   );
@@ -114,11 +246,16 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
   let stopping: Promise<void> | undefined;
   return {
     pipeline,
+    doors,
+    inputs,
+    links,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(keepAlive);
+        // Relays first (fail-secure), while the bridge links can still carry the release; then inputs.
+        for (const d of doors.values()) d.close();
+        for (const sn of sensors) sn.stop();
         await Promise.allSettled(inputs.map((i) => i.stop()));
-        for (const r of relays.values()) r.close();
         site.close();
         log.info({ decisions: pipeline.decisionCount }, 'doorpass stopped');
       })()),

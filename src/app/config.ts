@@ -16,17 +16,93 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
   error: 'expected an id of letters, digits, ".", "_" or "-" (1 to 64 characters)',
 });
 
+const pulseMs = z.int().min(100).max(60_000).default(3000);
+
+/**
+ * A GPIO line: the sysfs GPIO number as the kernel numbers it, or a chip label and line offset resolved
+ * from /sys/class/gpio/gpiochip*\/{label,base} (Raspberry Pi kernels from 6.6 on number lines from
+ * the chip's base, often 512 + BCM number).
+ */
+export const gpioLineSchema = z.union([
+  z.int().min(0).max(4095),
+  z.strictObject({ chip: z.string().min(1).max(64), offset: z.int().min(0).max(1023) }),
+]);
+export type GpioLineSpec = z.infer<typeof gpioLineSchema>;
+
 const relaySchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('log'), pulseMs }),
   z.strictObject({
-    type: z.literal('log'),
-    pulseMs: z.int().min(100).max(60_000).default(3000),
+    type: z.literal('gpio'),
+    line: gpioLineSchema,
+    /** The relay module energises on a low level (common for opto-isolated boards). */
+    activeLow: z.boolean().default(false),
+    pulseMs,
+  }),
+  z.strictObject({
+    type: z.literal('bridge'),
+    channel: z.int().min(0).max(255),
+    pulseMs,
+    /** The bridge's serial path; defaults to the bridge input attached to this door. */
+    path: z.string().min(1).optional(),
   }),
 ]);
 
-const inputSchema = z.discriminatedUnion('type', [
+/** A door contact or exit button: on a GPIO line, or an INPUT of the serial bridge. */
+const sensorSchema = z.discriminatedUnion('type', [
   z.strictObject({
-    type: z.literal('console'),
+    type: z.literal('gpio'),
+    line: gpioLineSchema,
+    /** Active (door open / button pressed) on a low level. */
+    activeLow: z.boolean().default(false),
+    debounceMs: z.int().min(0).max(1000).default(30),
+  }),
+  z.strictObject({
+    type: z.literal('bridge'),
+    input: z.int().min(0).max(255),
+    activeLow: z.boolean().default(false),
+    path: z.string().min(1).optional(),
+  }),
+]);
+
+const doorSchema = z.strictObject({
+  id,
+  name: z.string().max(128).optional(),
+  relay: relaySchema,
+  contact: sensorSchema.optional(),
+  exitButton: sensorSchema.optional(),
+  /** A door open longer than this raises door.held_open and the alarm. */
+  heldOpenMs: z.int().min(1000).max(3_600_000).default(30_000),
+  /** A door opened this soon after the relay released is not forced (the strike drops as people pull). */
+  graceMs: z.int().min(0).max(30_000).default(2000),
+});
+
+const wiegandSchema = z
+  .strictObject({
+    format: z.enum(['auto', 'h10301', 'wiegand34', 'corp1000', 'h10304']).default('auto'),
+    mapping: z.enum(['data', 'card', 'hex']).default('data'),
+  })
+  .default({ format: 'auto', mapping: 'data' });
+
+const inputSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('console'), door: id }),
+  z.strictObject({
+    type: z.literal('bridge'),
+    path: z.string().min(1),
+    baudRate: z.int().min(1200).max(4_000_000).default(115_200),
     door: id,
+    wiegand: wiegandSchema,
+  }),
+  z.strictObject({
+    type: z.literal('hid'),
+    door: id,
+    /** keypad: keys make PINs (Enter = #); card: each line is a card number; scanner: each line is QR text. */
+    role: z.enum(['keypad', 'card', 'scanner']),
+    vendorId: z.int().min(0).max(0xffff).optional(),
+    productId: z.int().min(0).max(0xffff).optional(),
+    /** A hidraw path (e.g. a udev symlink) instead of vendor/product ids. */
+    path: z.string().min(1).optional(),
+    /** Reports carry a leading report-ID byte. */
+    reportId: z.boolean().default(false),
   }),
 ]);
 
@@ -45,10 +121,26 @@ export const configSchema = z.strictObject({
     /** File holding the credential hashing key; generated as <dir>/credential.key when absent. */
     credentialKeyFile: z.string().min(1).optional(),
   }),
-  doors: z.array(z.strictObject({ id, name: z.string().max(128).optional(), relay: relaySchema })).min(1, {
-    error: 'expected at least one door',
-  }),
+  doors: z.array(doorSchema).min(1, { error: 'expected at least one door' }),
   inputs: z.array(inputSchema).default([]),
+  keypad: z
+    .strictObject({ timeoutMs: z.int().min(1000).max(120_000).default(10_000) })
+    .default({ timeoutMs: 10_000 }),
+  lockout: z
+    .strictObject({
+      maxFailures: z.int().min(1).max(100).default(5),
+      windowMs: z.int().min(1000).default(60_000),
+      lockMs: z.int().min(1000).default(60_000),
+      maxLockMs: z.int().min(1000).default(86_400_000),
+      resetAfterMs: z.int().min(1000).default(86_400_000),
+    })
+    .default({
+      maxFailures: 5,
+      windowMs: 60_000,
+      lockMs: 60_000,
+      maxLockMs: 86_400_000,
+      resetAfterMs: 86_400_000,
+    }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -68,6 +160,34 @@ export interface LoadedConfig {
 
 /** Every key name the schema knows, for "did you mean". */
 const KNOWN_KEYS = [
+  'line',
+  'chip',
+  'offset',
+  'activeLow',
+  'channel',
+  'path',
+  'contact',
+  'exitButton',
+  'input',
+  'debounceMs',
+  'heldOpenMs',
+  'graceMs',
+  'baudRate',
+  'wiegand',
+  'format',
+  'mapping',
+  'role',
+  'vendorId',
+  'productId',
+  'reportId',
+  'keypad',
+  'timeoutMs',
+  'lockout',
+  'maxFailures',
+  'windowMs',
+  'lockMs',
+  'maxLockMs',
+  'resetAfterMs',
   'site',
   'id',
   'timezone',
@@ -222,6 +342,8 @@ export function parseConfig(text: string, file: string): Config {
     doorIds.add(doorId);
   });
   let consoles = 0;
+  const bridgePaths = new Set<string>();
+  const bridgeOfDoor = new Map<string, string>();
   rawInputs.forEach((inp, i) => {
     const door = valueAt(inp, ['door']);
     if (typeof door === 'string' && !doorIds.has(door)) {
@@ -235,6 +357,63 @@ export function parseConfig(text: string, file: string): Config {
         locate(doc.contents, ['inputs', i, 'type']),
         `inputs[${i}].type: only one console input is allowed (it reads standard input)`,
       );
+    }
+    if (valueAt(inp, ['type']) === 'bridge') {
+      const p = valueAt(inp, ['path']);
+      if (typeof p === 'string') {
+        if (bridgePaths.has(p)) {
+          add(
+            locate(doc.contents, ['inputs', i, 'path']),
+            `inputs[${i}].path: ${p} is used by two bridge inputs`,
+          );
+        }
+        bridgePaths.add(p);
+        if (typeof door === 'string') bridgeOfDoor.set(door, bridgeOfDoor.get(door) ?? p);
+      }
+    }
+    if (valueAt(inp, ['type']) === 'hid') {
+      const hasIds = valueAt(inp, ['vendorId']) !== undefined && valueAt(inp, ['productId']) !== undefined;
+      if (!hasIds && valueAt(inp, ['path']) === undefined) {
+        add(
+          locate(doc.contents, ['inputs', i]),
+          `inputs[${i}]: a hid input needs vendorId and productId, or path`,
+        );
+      }
+    }
+  });
+  // Bridge outputs and sensors need a bridge input on their path (or on their door when no path is given);
+  // a GPIO line can serve one purpose only.
+  const gpioUses = new Map<string, string>();
+  rawDoors.forEach((d, i) => {
+    const doorId = valueAt(d, ['id']);
+    for (const key of ['relay', 'contact', 'exitButton'] as const) {
+      const part = valueAt(d, [key]);
+      const type = valueAt(part, ['type']);
+      const where = `doors[${i}].${key}`;
+      if (type === 'bridge') {
+        const p = valueAt(part, ['path']);
+        const resolved =
+          typeof p === 'string' ? p : typeof doorId === 'string' ? bridgeOfDoor.get(doorId) : undefined;
+        if (typeof p === 'string' ? !bridgePaths.has(p) : resolved === undefined) {
+          add(
+            locate(doc.contents, ['doors', i, key]),
+            `${where}: no bridge input ${typeof p === 'string' ? `with path ${p}` : `attached to door "${String(doorId)}"`} (add one under inputs, or set ${key}.path)`,
+          );
+        }
+      } else if (type === 'gpio') {
+        const line = valueAt(part, ['line']);
+        const k =
+          typeof line === 'number'
+            ? `gpio ${line}`
+            : `${String(valueAt(line, ['chip']))}:${String(valueAt(line, ['offset']))}`;
+        const other = gpioUses.get(k);
+        if (other !== undefined)
+          add(
+            locate(doc.contents, ['doors', i, key, 'line']),
+            `${where}.line: ${k} is already used by ${other}`,
+          );
+        else gpioUses.set(k, where);
+      }
     }
   });
   if (problems.length > 0) {

@@ -11,6 +11,8 @@ export const ErrorCode = {
   StoreUnavailable: 'store.unavailable',
   StoreKeyInvalid: 'store.key_invalid',
   PassNotFound: 'store.pass_not_found',
+  GpioUnavailable: 'device.gpio_unavailable',
+  DeviceUnavailable: 'device.unavailable',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -36,7 +36,7 @@ export interface LockoutState {
 export const OPEN_LOCKOUT: LockoutState = { failures: [], lockedUntil: 0, level: 0, lastFailureAt: null };
 
 export function isLockedOut(state: LockoutState, now: number): boolean {
-  return now < state.lockedUntil;
+  return now <= state.lockedUntil;
 }
 
 /** Records a denial; returns the new state and, when it starts a lockout, how long it lasts. */
@@ -45,14 +45,24 @@ export function recordFailure(
   now: number,
   config: LockoutConfig = DEFAULT_LOCKOUT,
 ): { state: LockoutState; lockedForMs: number | null } {
-  const level =
-    state.lastFailureAt !== null && now - state.lastFailureAt >= config.resetAfterMs ? 0 : state.level;
+  // Quiet time counts from the end of the last lockout, not from the failure that started it: a locked input
+  // cannot fail, so time spent locked is not "without any failure". Counting from the last failure let the
+  // default 24 h lockout (maxLockMs == resetAfterMs) drop an attacker who keeps guessing back to 60 s
+  // lockouts every time it ended (~25 guesses a day instead of 5), and let a failure recorded during a long
+  // lockout reset the level and shorten the lockout in force.
+  const quietSince = state.lastFailureAt === null ? null : Math.max(state.lastFailureAt, state.lockedUntil);
+  const level = quietSince !== null && now - quietSince >= config.resetAfterMs ? 0 : state.level;
   const failures = [...state.failures.filter((t) => now - t < config.windowMs), now];
   if (failures.length >= config.maxFailures) {
-    const lockedForMs = Math.min(config.lockMs * 2 ** level, config.maxLockMs);
+    // Never end before a lockout already in force: after a success (level 0) a failure recorded while still
+    // locked would otherwise replace the running lockout with a shorter first-level one.
+    const lockedUntil = Math.max(
+      state.lockedUntil,
+      now + Math.min(config.lockMs * 2 ** level, config.maxLockMs),
+    );
     return {
-      state: { failures: [], lockedUntil: now + lockedForMs, level: level + 1, lastFailureAt: now },
-      lockedForMs,
+      state: { failures: [], lockedUntil, level: level + 1, lastFailureAt: now },
+      lockedForMs: lockedUntil - now,
     };
   }
   return {

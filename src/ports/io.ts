@@ -10,16 +10,48 @@ export interface PresentedCredential {
   readonly source: string;
 }
 
+/** What an input reports; the app turns it into decisions (keypad entry, lockout, feedback). */
+export interface InputHandler {
+  /** One keypad key: `0`-`9`, `*` or `#`. */
+  key(key: string): void;
+  /** A complete credential: a card number, QR text, or a PIN from an input that collects PINs itself. */
+  credential(type: CredentialType, value: string): void;
+  /** A read that produced no credential (e.g. a Wiegand parity error). Never contains credential bits. */
+  readError(detail: string): void;
+  /** The input's device came or went (a serial port unplugged, a HID reader re-plugged). */
+  online(online: boolean, detail?: string): void;
+}
+
+/** Feedback an input can give the person in front of it (LED, beeper). */
+export type FeedbackSignal = 'accept' | 'deny' | 'click' | 'locked_out' | 'alarm' | 'alarm_off';
+
 export interface CredentialSource {
+  /** Unique name, e.g. "console", "bridge:/dev/ttyACM0", "hid:keypad:1234:5678". */
   readonly name: string;
-  start(deliver: (credential: PresentedCredential) => void): void;
+  start(handler: InputHandler): void;
+  /** Gives feedback at the input; inputs without LED or beeper ignore it. Never throws. */
+  feedback(signal: FeedbackSignal): void;
   stop(): Promise<void>;
 }
 
-/** A relay output: energise (door unlocked) or release. Drivers: log, gpio, bridge. */
-export interface RelayDriver {
+/** A door relay (strike or maglock): pulse to unlock; release at once on shutdown. */
+export interface Relay {
+  pulse(ms: number): void;
+  release(): void;
+  close(): void;
+}
+
+/** A plain on/off output line (GPIO, or the log in development); RelayPulse times it. */
+export interface RelayLine {
   set(energised: boolean): void;
   close(): void;
+}
+
+/** A door contact or exit button: reports its debounced level, true = active (door open / pressed). */
+export interface DoorSensor {
+  readonly name: string;
+  start(onChange: (active: boolean) => void): void;
+  stop(): void;
 }
 
 export interface Timer {
@@ -27,7 +59,10 @@ export interface Timer {
 }
 
 export interface Clock {
+  /** Wall-clock epoch ms (decisions, journal). */
   now(): number;
+  /** Monotonic ms (lockouts, timeouts): never jumps when the wall clock is set. */
+  monotonic(): number;
   after(ms: number, fn: () => void): Timer;
 }
 

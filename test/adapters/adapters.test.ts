@@ -6,7 +6,6 @@ import { PassThrough } from 'node:stream';
 import { ConsoleInput, parseConsoleLine } from '../../src/adapters/console-input.js';
 import { HmacHasher, loadOrCreateKey } from '../../src/adapters/hasher.js';
 import { UlidFactory } from '../../src/app/ids.js';
-import type { PresentedCredential } from '../../src/ports/io.js';
 
 t.test(
   'console lines: bare digits are a PIN (# optional), prefixes force a type, anything else is QR text',
@@ -24,18 +23,24 @@ t.test(
   },
 );
 
-t.test('console input delivers one credential per line, attached to its door', async (t) => {
+t.test('console input delivers one credential per line', async (t) => {
   const stream = new PassThrough();
-  const input = new ConsoleInput('lobby', stream);
-  const got: PresentedCredential[] = [];
-  input.start((c) => got.push(c));
+  const input = new ConsoleInput(stream);
+  const got: [string, string][] = [];
+  input.start({
+    key: () => t.fail('the console delivers whole credentials'),
+    credential: (type, value) => void got.push([type, value]),
+    readError: () => t.fail('no read errors'),
+    online: () => undefined,
+  });
   stream.write('1234\n\nDEMO\r\ncard:77\n');
   await new Promise((r) => setImmediate(r));
   t.same(got, [
-    { type: 'pin', value: '1234', door: 'lobby', source: 'console' },
-    { type: 'qr', value: 'DEMO', door: 'lobby', source: 'console' },
-    { type: 'card', value: '77', door: 'lobby', source: 'console' },
+    ['pin', '1234'],
+    ['qr', 'DEMO'],
+    ['card', '77'],
   ]);
+  input.feedback('accept');
   await input.stop();
 });
 
@@ -52,7 +57,9 @@ t.test(
     t.same(loadOrCreateKey(file, true), k1, 'the same key on the next start');
     t.match(readFileSync(file, 'utf8'), /^[0-9a-f]{64}\n$/);
     chmodSync(file, 0o644);
-    t.throws(() => loadOrCreateKey(file, true), { message: /readable by other users \(mode 644\): run chmod 600/ });
+    t.throws(() => loadOrCreateKey(file, true), {
+      message: /readable by other users \(mode 644\): run chmod 600/,
+    });
     chmodSync(file, 0o600);
     writeFileSync(file, 'not hex');
     t.throws(() => loadOrCreateKey(file, true), { message: /expected 64 hexadecimal characters/ });

@@ -61,7 +61,7 @@ t.test('every problem is listed at once', async (t) => {
   const text = `site: { id: tower-a, timezone: Nowhere/Land, maxPassDays: -3 }
 device: { }
 storage: { dir: 7 }
-doors: [ { id: lobby, relay: { type: gpio } } ]
+doors: [ { id: lobby, relay: { type: solenoid } } ]
 inputs: [ { type: console, door: attic } ]
 `;
   const p = problems(text);
@@ -69,7 +69,10 @@ inputs: [ { type: console, door: attic } ]
   t.match(p.join('\n'), /site\.maxPassDays: /);
   t.match(p.join('\n'), /device\.id: missing \(expected string\)/);
   t.match(p.join('\n'), /storage\.dir: expected string, found number 7/);
-  t.match(p.join('\n'), /doors\[0\]\.relay\.type: found string "gpio", expected one of "log"/);
+  t.match(
+    p.join('\n'),
+    /doors\[0\]\.relay\.type: found string "solenoid", expected one of "log", "gpio", "bridge"/,
+  );
   t.ok(p.length >= 5, `${p.length} problems reported`);
   for (const line of p)
     t.match(line, /^\/etc\/doorpass\/doorpass\.yaml(:\d+:\d+)?: \S+: /, 'each line names file and key');
