@@ -98,7 +98,7 @@ export function doorStep(state: DoorState, input: DoorInput, timing: DoorTiming)
       if (state.open === true && state.openedAt !== null) {
         effects.push({ kind: 'event', type: 'door.closed', openMs: input.now - state.openedAt });
       }
-      if (state.heldAlarm) effects.push({ kind: 'alarm', on: false });
+      if (state.heldAlarm || state.forced) effects.push({ kind: 'alarm', on: false });
       return { state: { ...state, open: false, openedAt: null, forced: false, heldAlarm: false }, effects };
     }
     case 'tick': {

@@ -36,7 +36,7 @@ export interface LockoutState {
 export const OPEN_LOCKOUT: LockoutState = { failures: [], lockedUntil: 0, level: 0, lastFailureAt: null };
 
 export function isLockedOut(state: LockoutState, now: number): boolean {
-  return now <= state.lockedUntil;
+  return now < state.lockedUntil;
 }
 
 /** Records a denial; returns the new state and, when it starts a lockout, how long it lasts. */
