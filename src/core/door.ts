@@ -77,7 +77,8 @@ export function doorStep(state: DoorState, input: DoorInput, timing: DoorTiming)
             effects: [{ kind: 'wake', at: input.now + timing.heldOpenMs }],
           };
         }
-        const authorised = input.now < state.unlockedUntil + timing.graceMs;
+        // unlockedUntil 0 means never unlocked (monotonic time can be small right after boot).
+        const authorised = state.unlockedUntil > 0 && input.now < state.unlockedUntil + timing.graceMs;
         const next: DoorState = {
           ...state,
           open: true,

@@ -223,6 +223,8 @@ export class BridgeLink {
 
   private armHeartbeat(): void {
     this.heartbeatTimer?.cancel();
+    this.heartbeatTimer = undefined;
+    if (this.stopped) return;
     this.heartbeatTimer = this.clock.after(this.heartbeatTimeoutMs, () => {
       this.heartbeatTimer = undefined;
       this.setOnline(false, `no frame from the bridge for ${this.heartbeatTimeoutMs} ms`);
@@ -302,6 +304,7 @@ export class BridgeLink {
     const port = this.port;
     this.port = undefined;
     if (port === undefined || !port.isOpen) return Promise.resolve();
+    port.removeAllListeners('data'); // nothing more is read; a late frame must not re-arm the heartbeat
     return new Promise((resolve) => {
       // Let queued writes (e.g. the relay release) reach the bridge before closing.
       port.drain(() => port.close(() => resolve()));
