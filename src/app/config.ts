@@ -133,6 +133,7 @@ export const configSchema = z.strictObject({
       lockMs: z.int().min(1000).default(60_000),
       maxLockMs: z.int().min(1000).default(86_400_000),
       resetAfterMs: z.int().min(1000).default(86_400_000),
+      maxConsecutive: z.int().min(1).max(1000).default(20),
     })
     .default({
       maxFailures: 5,
@@ -140,6 +141,7 @@ export const configSchema = z.strictObject({
       lockMs: 60_000,
       maxLockMs: 86_400_000,
       resetAfterMs: 86_400_000,
+      maxConsecutive: 20,
     }),
   log: z
     .strictObject({
@@ -183,6 +185,7 @@ const KNOWN_KEYS = [
   'keypad',
   'timeoutMs',
   'lockout',
+  'maxConsecutive',
   'maxFailures',
   'windowMs',
   'lockMs',

@@ -6,6 +6,10 @@
  * doubles it (up to `maxLockMs`). A grant, or `resetAfterMs` without any failure, returns to the first
  * level. With the defaults (5 per minute, 60 s doubling, capped at 24 h) a keypad attacker gets a handful
  * of guesses a day once the lockout has escalated.
+ *
+ * Slow guessing is caught too: `maxConsecutive` failures with no grant in between (and no quiet gap of
+ * `resetAfterMs`) lock the input the same way, however far apart they are — otherwise one guess every
+ * 15 s would never trip the per-minute rule and would try every 4-digit PIN in two days.
  */
 export interface LockoutConfig {
   readonly maxFailures: number;
@@ -13,6 +17,7 @@ export interface LockoutConfig {
   readonly lockMs: number;
   readonly maxLockMs: number;
   readonly resetAfterMs: number;
+  readonly maxConsecutive: number;
 }
 
 export const DEFAULT_LOCKOUT: LockoutConfig = {
@@ -21,6 +26,7 @@ export const DEFAULT_LOCKOUT: LockoutConfig = {
   lockMs: 60_000,
   maxLockMs: 86_400_000,
   resetAfterMs: 86_400_000,
+  maxConsecutive: 20,
 };
 
 export interface LockoutState {
@@ -31,9 +37,17 @@ export interface LockoutState {
   /** How many lockouts in a row (0 = none yet): the next one lasts lockMs * 2^level. */
   readonly level: number;
   readonly lastFailureAt: number | null;
+  /** Failures since the last grant, lockout or quiet gap (the slow-guessing rule). */
+  readonly consecutive: number;
 }
 
-export const OPEN_LOCKOUT: LockoutState = { failures: [], lockedUntil: 0, level: 0, lastFailureAt: null };
+export const OPEN_LOCKOUT: LockoutState = {
+  failures: [],
+  lockedUntil: 0,
+  level: 0,
+  lastFailureAt: null,
+  consecutive: 0,
+};
 
 export function isLockedOut(state: LockoutState, now: number): boolean {
   return now < state.lockedUntil;
@@ -51,9 +65,11 @@ export function recordFailure(
   // lockouts every time it ended (~25 guesses a day instead of 5), and let a failure recorded during a long
   // lockout reset the level and shorten the lockout in force.
   const quietSince = state.lastFailureAt === null ? null : Math.max(state.lastFailureAt, state.lockedUntil);
-  const level = quietSince !== null && now - quietSince >= config.resetAfterMs ? 0 : state.level;
+  const quiet = quietSince !== null && now - quietSince >= config.resetAfterMs;
+  const level = quiet ? 0 : state.level;
+  const consecutive = (quiet ? 0 : state.consecutive) + 1;
   const failures = [...state.failures.filter((t) => now - t < config.windowMs), now];
-  if (failures.length >= config.maxFailures) {
+  if (failures.length >= config.maxFailures || consecutive >= config.maxConsecutive) {
     // Never end before a lockout already in force: after a success (level 0) a failure recorded while still
     // locked would otherwise replace the running lockout with a shorter first-level one.
     const lockedUntil = Math.max(
@@ -61,19 +77,22 @@ export function recordFailure(
       now + Math.min(config.lockMs * 2 ** level, config.maxLockMs),
     );
     return {
-      state: { failures: [], lockedUntil, level: level + 1, lastFailureAt: now },
+      state: { failures: [], lockedUntil, level: level + 1, lastFailureAt: now, consecutive: 0 },
       lockedForMs: lockedUntil - now,
     };
   }
   return {
-    state: { failures, lockedUntil: state.lockedUntil, level, lastFailureAt: now },
+    state: { failures, lockedUntil: state.lockedUntil, level, lastFailureAt: now, consecutive },
     lockedForMs: null,
   };
 }
 
 /** A grant clears the failure history and the escalation level. */
 export function recordSuccess(state: LockoutState): LockoutState {
-  return state.lockedUntil === 0 && state.failures.length === 0 && state.level === 0
+  return state.lockedUntil === 0 &&
+    state.failures.length === 0 &&
+    state.level === 0 &&
+    state.consecutive === 0
     ? state
     : { ...OPEN_LOCKOUT, lockedUntil: state.lockedUntil };
 }

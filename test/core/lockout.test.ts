@@ -61,8 +61,9 @@ t.test('defaults: 5 failures per minute, 60 s doubling, capped at 24 h, reset af
     lockMs: MINUTE,
     maxLockMs: DAY,
     resetAfterMs: DAY,
+    maxConsecutive: 20,
   });
-  t.strictSame(OPEN_LOCKOUT, { failures: [], lockedUntil: 0, level: 0, lastFailureAt: null });
+  t.strictSame(OPEN_LOCKOUT, { failures: [], lockedUntil: 0, level: 0, lastFailureAt: null, consecutive: 0 });
   t.notOk(isLockedOut(OPEN_LOCKOUT, 0), 'a fresh input is open at time 0');
   t.notOk(isLockedOut(OPEN_LOCKOUT, T0), 'and later');
   t.end();
@@ -78,7 +79,13 @@ t.test('4 failures do not lock; the 5th within 60 s locks for 60 s', (t) => {
   const fifthAt = T0 + 10 * SECOND;
   const r = recordFailure(four.state, fifthAt);
   t.equal(r.lockedForMs, MINUTE, 'the 5th starts a 60 s lockout');
-  t.strictSame(r.state, { failures: [], lockedUntil: fifthAt + MINUTE, level: 1, lastFailureAt: fifthAt });
+  t.strictSame(r.state, {
+    failures: [],
+    lockedUntil: fifthAt + MINUTE,
+    level: 1,
+    lastFailureAt: fifthAt,
+    consecutive: 0,
+  });
   t.ok(isLockedOut(r.state, fifthAt), 'locked at once');
   t.end();
 });
@@ -101,14 +108,15 @@ t.test('the window is 60 s: a 5th failure 60 s after the 1st no longer counts it
   t.end();
 });
 
-t.test('failures spread over more than the window never lock', (t) => {
-  // One every 15 s: any 60 s window holds at most 4.
-  const paced = fail(OPEN_LOCKOUT, burst(T0, 200, 15 * SECOND));
+t.test('failures spread over more than the window never trip the per-minute rule', (t) => {
+  // One every 15 s: any 60 s window holds at most 4; with the consecutive rule off, nothing locks.
+  const noConsecutive = { ...DEFAULT_LOCKOUT, maxConsecutive: 1000 };
+  const paced = fail(OPEN_LOCKOUT, burst(T0, 200, 15 * SECOND), noConsecutive);
   t.strictSame(paced.locks, [], '200 failures at 15 s intervals');
   t.notOk(isLockedOut(paced.state, T0 + 200 * 15 * SECOND));
   t.ok(paced.state.failures.length < DEFAULT_LOCKOUT.maxFailures, 'history stays short');
-  // Hourly typos from a real user never lock either.
-  t.strictSame(fail(OPEN_LOCKOUT, burst(T0, 48, HOUR)).locks, []);
+  // Occasional typos from real users, a day apart, never lock (the quiet day resets the count).
+  t.strictSame(fail(OPEN_LOCKOUT, burst(T0, 48, DAY + HOUR)).locks, []);
   t.end();
 });
 
@@ -223,6 +231,7 @@ t.test('the input state is never mutated', (t) => {
     lockedUntil: 0,
     level: 2,
     lastFailureAt: T0 + 3,
+    consecutive: 4,
   });
   recordFailure(s, T0 + 4);
   recordFailure(s, T0 + 2 * DAY);
@@ -232,6 +241,7 @@ t.test('the input state is never mutated', (t) => {
     lockedUntil: 0,
     level: 2,
     lastFailureAt: T0 + 3,
+    consecutive: 4,
   });
   t.end();
 });
@@ -245,6 +255,7 @@ const configArb: fc.Arbitrary<LockoutConfig> = fc.record({
   lockMs: fc.integer({ min: 1, max: 10 * MINUTE }),
   maxLockMs: fc.integer({ min: 1, max: 2 * DAY }),
   resetAfterMs: fc.integer({ min: 1, max: 2 * DAY }),
+  maxConsecutive: fc.integer({ min: 1, max: 40 }),
 });
 
 t.test('property: a lockout is never shortened, whatever the calls and the config', (t) => {
@@ -370,3 +381,31 @@ t.test('property: whatever the pace, any windowMs span accepts at most maxFailur
   t.pass('rate never exceeds maxFailures per window');
   t.end();
 });
+
+t.test(
+  'slow guessing: maxConsecutive failures lock however far apart they are; a grant resets the count',
+  (t) => {
+    let s: LockoutState = OPEN_LOCKOUT;
+    let locks = 0;
+    for (let i = 0; i < 19; i++) {
+      const r = recordFailure(s, T0 + i * 15_000);
+      s = r.state;
+      if (r.lockedForMs !== null) locks++;
+    }
+    t.equal(locks, 0, '19 guesses 15 s apart: not yet');
+    const r = recordFailure(s, T0 + 19 * 15_000);
+    t.equal(r.lockedForMs, MINUTE, 'the 20th locks');
+    s = recordSuccess(recordFailure(OPEN_LOCKOUT, T0).state);
+    t.equal(s.consecutive, 0);
+    // One guess every 15 s for a day: the per-minute rule never trips, the consecutive rule does, escalating.
+    let state: LockoutState = OPEN_LOCKOUT;
+    let accepted = 0;
+    for (let now = T0; now < T0 + DAY; now += 15_000) {
+      if (isLockedOut(state, now)) continue;
+      accepted++;
+      state = recordFailure(state, now).state;
+    }
+    t.ok(accepted <= 220, `${accepted} slow guesses accepted in the first day (5,760 without the rule)`);
+    t.end();
+  },
+);
