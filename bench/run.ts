@@ -6,6 +6,7 @@
  *   rss.100k                                vs rss.empty
  *   decision.p50/p99/per_second             vs sqlite.lookup.*     (bare primary-key lookup, same hashes)
  *   access.p50/p99                          vs commit.p50/p99      (bare one-row durable commit)
+ *   bridge.key_to_relay.p50/p99             vs pty.echo.p50/p99    (bench/bridge.ts)
  *
  * Deterministic where it can be: a fixed instant, a fixed credential key, seeded pass shapes and draws.
  */
@@ -29,6 +30,7 @@ import {
   type Pair,
   type SampleCredential,
 } from './snapshot.js';
+import { benchBridge } from './bridge.js';
 import { emit, log, nowNs, percentile, Prng } from './stats.js';
 
 const PASSES = 100_000;
@@ -327,3 +329,4 @@ function main(): void {
 }
 
 main();
+await benchBridge();
