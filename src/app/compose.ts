@@ -102,6 +102,8 @@ export interface RunningDaemon {
   readonly doors: ReadonlyMap<string, DoorController>;
   readonly inputs: readonly InputController[];
   readonly links: ReadonlyMap<string, BridgeLink>;
+  /** Releases every relay at once, synchronously (crash path). */
+  releaseAll(): void;
   /** Stops inputs, releases relays and closes the database. Idempotent. */
   stop(): Promise<void>;
 }
@@ -249,6 +251,15 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     doors,
     inputs,
     links,
+    releaseAll: () => {
+      for (const d of doors.values()) {
+        try {
+          d.release();
+        } catch {
+          // keep releasing the others
+        }
+      }
+    },
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(keepAlive);

@@ -74,6 +74,11 @@ export class DoorController {
     }
   }
 
+  /** Releases the relay at once (crash path); the controller stays usable. */
+  release(): void {
+    this.relay.release();
+  }
+
   close(): void {
     this.wake?.cancel();
     this.relay.close();

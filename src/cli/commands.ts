@@ -132,6 +132,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         };
         process.on('SIGTERM', shutdown);
         process.on('SIGINT', shutdown);
+        // A bug must not leave a door unlocked: release every relay synchronously, then exit non-zero so
+        // systemd restarts the daemon (which releases the relays again at start).
+        const crash = (err: unknown): void => {
+          daemon.releaseAll();
+          io.stderr.write(
+            `doorpass: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+          );
+          process.exit(EXIT.failure);
+        };
+        process.on('uncaughtException', crash);
+        process.on('unhandledRejection', crash);
       });
       exitCode = EXIT.ok;
     });
