@@ -19,6 +19,8 @@ import {
 import { HmacHasher, loadOrCreateKey } from '../adapters/hasher.js';
 import { HidInput, nodeHidBackend, type HidBackend } from '../adapters/hid-input.js';
 import { LogRelayLine } from '../adapters/log-relay.js';
+import { MqttCloudLink } from '../adapters/mqtt/link.js';
+import { loadPublicKey } from '../adapters/mqtt/signature.js';
 import { DATABASE_FILE, SqlitePassStore } from '../adapters/sqlite/store.js';
 import { DoorpassError, ErrorCode } from '../core/errors.js';
 import { Zone } from '../core/zone.js';
@@ -31,6 +33,12 @@ import type { Config, GpioLineSpec, LoadedConfig } from './config.js';
 import { DoorController } from './door-controller.js';
 import { InputController } from './input-controller.js';
 import { Journal } from './journal.js';
+import { CloudAgent } from './cloud.js';
+import { PassSync } from './sync.js';
+import { EventUploader } from './uploader.js';
+import { topics, type DeviceStatus } from '../protocol/mqtt.js';
+
+const OFFLINE_STATUS = JSON.stringify({ online: false });
 import { AccessPipeline } from './pipeline.js';
 import { RelayPulse, systemClock } from './relay.js';
 
@@ -95,6 +103,8 @@ export interface DaemonOptions {
   readonly gpio?: GpioFactory;
   readonly hid?: HidBackend;
   readonly sysfsGpio?: string;
+  /** doorpass's version, for the status message. */
+  readonly version?: string;
 }
 
 export interface RunningDaemon {
@@ -102,6 +112,16 @@ export interface RunningDaemon {
   readonly doors: ReadonlyMap<string, DoorController>;
   readonly inputs: readonly InputController[];
   readonly links: ReadonlyMap<string, BridgeLink>;
+  readonly cloud:
+    | {
+        readonly link: MqttCloudLink;
+        readonly sync: PassSync;
+        readonly uploader: EventUploader;
+        readonly agent: CloudAgent;
+      }
+    | undefined;
+  /** The status document (what the retained MQTT status and `doorpass status` show). */
+  status(): DeviceStatus;
   /** Releases every relay at once, synchronously (crash path). */
   releaseAll(): void;
   /** Stops inputs, releases relays and closes the database. Idempotent. */
@@ -230,6 +250,89 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     const at = inputs.filter((i) => i.door === doorId);
     door.onAlarm((on) => at.forEach((i) => i.source.feedback(on ? 'alarm' : 'alarm_off')));
   }
+  const startedAt = new Date(clock.now()).toISOString();
+  let cloud: RunningDaemon['cloud'];
+  const status = (): DeviceStatus => ({
+    online: true,
+    version: options.version ?? 'unknown',
+    seq: cloud?.sync.seq ?? Number(site.store.getMeta('sync.seq') ?? '0'),
+    passes: site.store.counts().passes,
+    outbox: site.store.outboxDepth(),
+    startedAt,
+    inputs: Object.fromEntries(
+      inputs.map((i) => {
+        const st = i.status();
+        return [
+          st.name,
+          {
+            online: st.online,
+            door: st.door,
+            lastSeenAt: st.lastSeenAt === null ? null : new Date(st.lastSeenAt).toISOString(),
+            lockedOut: st.lockedOut,
+          },
+        ];
+      }),
+    ),
+    doors: Object.fromEntries(
+      [...doors].map(([id, d]) => [
+        id,
+        { open: d.snapshot.open, forced: d.snapshot.forced, heldOpen: d.snapshot.heldAlarm },
+      ]),
+    ),
+    ...(cloud && { rejected: cloud.agent.rejected, dropped: cloud.uploader.counters.dropped }),
+  });
+  if (config.mqtt !== undefined && config.cloud !== undefined) {
+    const t = topics(config.site.id, config.device.id);
+    const m = config.mqtt;
+    const link = new MqttCloudLink(
+      {
+        url: m.url,
+        clientId: m.clientId ?? `doorpass-${config.site.id}-${config.device.id}`,
+        keepaliveSeconds: m.keepaliveSeconds,
+        sessionExpirySeconds: m.sessionExpirySeconds,
+        subscribe: [t.passes, t.snapshot, t.commands],
+        will: { topic: t.status, payload: OFFLINE_STATUS },
+        publicKey: loadPublicKey(config.cloud.publicKeyFile),
+        ...(m.username !== undefined && { username: m.username }),
+        ...(m.passwordFile !== undefined && { passwordFile: m.passwordFile }),
+        ...(m.caFile !== undefined && { caFile: m.caFile }),
+        ...(m.certFile !== undefined && { certFile: m.certFile }),
+        ...(m.keyFile !== undefined && { keyFile: m.keyFile }),
+      },
+      clock,
+      log,
+    );
+    const policy = { maxValidityMs: config.site.maxPassDays * 86_400_000 };
+    const sync = new PassSync(
+      site.store,
+      site.hasher,
+      () => policy,
+      clock,
+      log,
+      (have) => {
+        link.publish(t.syncRequest, JSON.stringify({ have }), { qos: 1 }).catch((err: unknown) => {
+          log.debug(
+            { err: (err as Error).message },
+            'sync request not sent (offline); sent again on connect',
+          );
+        });
+      },
+    );
+    const uploader = new EventUploader(site.store, link, journal, clock, log, {
+      topic: t.events,
+      batchSize: config.outbox.batchSize,
+      maxOutbox: config.outbox.maxEvents,
+      keepUploaded: config.outbox.keepUploaded,
+    });
+    const agent = new CloudAgent(link, t, sync, site.store, doors, journal, clock, log, status);
+    link.onReject = (reason, topic, detail) => agent.reject(reason, topic, detail);
+    journal.onAppend = () => uploader.kick();
+    pipeline.onDecision = () => uploader.kick();
+    cloud = { link, sync, uploader, agent };
+    agent.start();
+    uploader.start();
+    link.start();
+  }
   for (const input of inputs) input.source.start(input);
   const counts = site.store.counts();
   log.info(
@@ -251,6 +354,8 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     doors,
     inputs,
     links,
+    cloud,
+    status,
     releaseAll: () => {
       for (const d of doors.values()) {
         try {
@@ -267,6 +372,14 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
         for (const d of doors.values()) d.close();
         for (const sn of sensors) sn.stop();
         await Promise.allSettled(inputs.map((i) => i.stop()));
+        if (cloud) {
+          cloud.uploader.stop();
+          cloud.agent.stop();
+          await cloud.link.stop({
+            topic: topics(config.site.id, config.device.id).status,
+            payload: OFFLINE_STATUS,
+          });
+        }
         site.close();
         log.info({ decisions: pipeline.decisionCount }, 'doorpass stopped');
       })()),

@@ -143,6 +143,31 @@ export const configSchema = z.strictObject({
       resetAfterMs: 86_400_000,
       maxConsecutive: 20,
     }),
+  /** The cloud's broker. Without it the door runs stand-alone (passes from `passes import`). */
+  mqtt: z
+    .strictObject({
+      url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/, {
+        error: 'expected a broker URL such as mqtt://host:1883 or mqtts://host:8883',
+      }),
+      clientId: z.string().min(1).max(128).optional(),
+      username: z.string().min(1).max(256).optional(),
+      /** A file holding the password (secrets are files, never values in the config). */
+      passwordFile: z.string().min(1).optional(),
+      caFile: z.string().min(1).optional(),
+      certFile: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+      keepaliveSeconds: z.int().min(5).max(3600).default(30),
+      sessionExpirySeconds: z.int().min(0).max(4_294_967_295).default(604_800),
+    })
+    .optional(),
+  cloud: z.strictObject({ publicKeyFile: z.string().min(1) }).optional(),
+  outbox: z
+    .strictObject({
+      maxEvents: z.int().min(100).max(10_000_000).default(100_000),
+      keepUploaded: z.int().min(0).max(1_000_000).default(10_000),
+      batchSize: z.int().min(1).max(1000).default(100),
+    })
+    .default({ maxEvents: 100_000, keepUploaded: 10_000, batchSize: 100 }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -162,6 +187,22 @@ export interface LoadedConfig {
 
 /** Every key name the schema knows, for "did you mean". */
 const KNOWN_KEYS = [
+  'mqtt',
+  'url',
+  'clientId',
+  'username',
+  'passwordFile',
+  'caFile',
+  'certFile',
+  'keyFile',
+  'keepaliveSeconds',
+  'sessionExpirySeconds',
+  'cloud',
+  'publicKeyFile',
+  'outbox',
+  'maxEvents',
+  'keepUploaded',
+  'batchSize',
   'line',
   'chip',
   'offset',
@@ -419,6 +460,12 @@ export function parseConfig(text: string, file: string): Config {
       }
     }
   });
+  if (valueAt(raw, ['mqtt']) !== undefined && valueAt(raw, ['cloud', 'publicKeyFile']) === undefined) {
+    add(
+      locate(doc.contents, ['mqtt']),
+      "cloud.publicKeyFile: missing (with mqtt configured, pass updates and commands must be verified against the cloud's Ed25519 public key)",
+    );
+  }
   if (problems.length > 0) {
     throw new DoorpassError(
       ErrorCode.ConfigInvalid,
@@ -429,6 +476,16 @@ export function parseConfig(text: string, file: string): Config {
   if (!result.success) throw new Error('unreachable');
   const cfg = result.data;
   const base = path.dirname(path.resolve(file));
+  const rel = (f: string | undefined): string | undefined =>
+    f === undefined ? undefined : path.resolve(base, f);
+  const mqttCfg = cfg.mqtt && {
+    ...cfg.mqtt,
+    ...(cfg.mqtt.passwordFile !== undefined && { passwordFile: rel(cfg.mqtt.passwordFile) }),
+    ...(cfg.mqtt.caFile !== undefined && { caFile: rel(cfg.mqtt.caFile) }),
+    ...(cfg.mqtt.certFile !== undefined && { certFile: rel(cfg.mqtt.certFile) }),
+    ...(cfg.mqtt.keyFile !== undefined && { keyFile: rel(cfg.mqtt.keyFile) }),
+  };
+  const cloudCfg = cfg.cloud && { publicKeyFile: path.resolve(base, cfg.cloud.publicKeyFile) };
   const storage = {
     ...cfg.storage,
     dir: path.resolve(base, cfg.storage.dir),
@@ -436,7 +493,12 @@ export function parseConfig(text: string, file: string): Config {
       credentialKeyFile: path.resolve(base, cfg.storage.credentialKeyFile),
     }),
   };
-  return { ...cfg, storage };
+  return {
+    ...cfg,
+    storage,
+    ...(mqttCfg !== undefined && { mqtt: mqttCfg }),
+    ...(cloudCfg !== undefined && { cloud: cloudCfg }),
+  };
 }
 
 /** Resolves which file to read: the explicit option, then $DOORPASS_CONFIG, then /etc/doorpass/doorpass.yaml. */

@@ -32,6 +32,12 @@ export class DoorController {
     this.run({ kind: 'grant', now: this.clock.monotonic() });
   }
 
+  /** A remote unlock from the cloud: pulses like a grant and journals door.remote_unlock. */
+  remoteUnlock(): void {
+    this.journal.append({ type: 'door.remote_unlock', door: this.id });
+    this.run({ kind: 'grant', now: this.clock.monotonic() });
+  }
+
   exit(): void {
     this.run({ kind: 'exit', now: this.clock.monotonic() });
   }

@@ -38,6 +38,11 @@ export interface ImportOptions {
   readonly now: number;
   /** Remove passes that the snapshot does not contain (a full-state swap). */
   readonly replace?: boolean;
+  /**
+   * Ids seen so far, for a snapshot applied in several calls (parts): pass the same sets to each call and
+   * remove what is not in them at the end. A pass id appearing in two parts counts as a duplicate.
+   */
+  readonly seen?: { readonly passes: Set<string>; readonly groups: Set<string> };
 }
 
 function idOf(raw: unknown): string | null {
@@ -76,8 +81,8 @@ export function importSnapshot(
     unknownFields: { count: 0, examples: [] },
   };
   // Ids present in the snapshot, valid or not: --replace never removes a pass because its update was bad.
-  const seen = new Set<string>();
-  const seenGroups = new Set<string>();
+  const seen = options.seen?.passes ?? new Set<string>();
+  const seenGroups = options.seen?.groups ?? new Set<string>();
   store.atomically(() => {
     snapshot.accessGroups.forEach((raw, index) => {
       const rawId = idOf(raw);

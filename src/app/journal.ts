@@ -2,7 +2,7 @@
  * The journal for door and input events (access events are written by AccessControl, inside the decision's
  * transaction). Writing never throws into the caller: a journal failure is logged, the door keeps working.
  */
-import type { DoorEvent, InputEvent, JournalEvent } from '../core/events.js';
+import type { DeviceEvent, DoorEvent, InputEvent, JournalEvent } from '../core/events.js';
 import type { Clock, Logger } from '../ports/io.js';
 import type { PassStore } from '../ports/store.js';
 import { UlidFactory } from './ids.js';
@@ -21,15 +21,19 @@ export class Journal {
     private readonly log: Logger,
   ) {}
 
+  /** Called after every event written here or by AccessControl (the uploader wakes on it). */
+  onAppend: (() => void) | undefined;
+
   get writeFailures(): number {
     return this.failures;
   }
 
-  append(draft: Draft<DoorEvent> | Draft<InputEvent>): JournalEvent | undefined {
+  append(draft: Draft<DoorEvent> | Draft<InputEvent> | Draft<DeviceEvent>): JournalEvent | undefined {
     const at = this.clock.now();
     const event = { ...draft, id: this.ids.next(at), at, device: this.deviceId } as JournalEvent;
     try {
       this.store.appendEvent(event);
+      this.onAppend?.();
       return event;
     } catch (err) {
       this.failures++;

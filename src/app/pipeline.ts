@@ -79,8 +79,12 @@ export class AccessPipeline {
     return decision;
   }
 
+  /** Called after every decision journalled (the uploader wakes on it). */
+  onDecision: (() => void) | undefined;
+
   private note(credential: PresentedCredential, decision: Decision, now: number): void {
     this.decisions++;
+    this.onDecision?.();
     const entry: RecentDecision = {
       at: now,
       door: credential.door,

@@ -119,10 +119,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       ]),
     )
     .action(async (opts: { config?: string; logLevel?: string }) => {
-      const daemon = startDaemon(
-        loadCfg(opts),
-        opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {},
-      );
+      const daemon = startDaemon(loadCfg(opts), {
+        version: io.version,
+        ...(opts.logLevel !== undefined && { logLevel: opts.logLevel }),
+      });
       exitCode = undefined;
       await new Promise<void>((resolve) => {
         const shutdown = (): void => {

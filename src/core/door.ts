@@ -37,7 +37,8 @@ export type DoorInput =
   | { readonly kind: 'contact'; readonly open: boolean; readonly now: number }
   | { readonly kind: 'tick'; readonly now: number };
 
-export type DoorEventType = 'door.opened' | 'door.closed' | 'door.forced' | 'door.held_open' | 'door.exit';
+export type DoorEventType =
+  'door.opened' | 'door.closed' | 'door.forced' | 'door.held_open' | 'door.exit' | 'door.remote_unlock';
 
 export type DoorEffect =
   | { readonly kind: 'pulse'; readonly ms: number }

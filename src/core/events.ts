@@ -44,7 +44,20 @@ export interface InputEvent extends EventBase {
   readonly lockedForMs?: number;
 }
 
-export type JournalEvent = AccessEvent | DoorEvent | InputEvent;
+export type DeviceEventType = 'device.outbox_dropped' | 'device.command';
+
+export interface DeviceEvent extends EventBase {
+  readonly type: DeviceEventType;
+  readonly detail?: string;
+  /** device.outbox_dropped: how many events were dropped (oldest first) to keep the outbox bounded. */
+  readonly count?: number;
+  /** device.command: the cloud command's id and type. */
+  readonly commandId?: string;
+  readonly command?: string;
+  readonly door?: string;
+}
+
+export type JournalEvent = AccessEvent | DoorEvent | InputEvent | DeviceEvent;
 
 export function isAccessEvent(e: JournalEvent): e is AccessEvent {
   return e.type === 'access.granted' || e.type === 'access.denied';
@@ -63,8 +76,10 @@ export function eventFromJson(json: Record<string, unknown>): JournalEvent {
 }
 
 /** A short human description of a non-access event's particulars ("open 42 s", "parity error"). */
-export function eventDetail(e: DoorEvent | InputEvent): string {
+export function eventDetail(e: DoorEvent | InputEvent | DeviceEvent): string {
   if ('detail' in e && e.detail !== undefined) return e.detail;
   if ('openMs' in e && e.openMs !== undefined) return `open ${Math.round(e.openMs / 1000)} s`;
+  if ('count' in e && e.count !== undefined) return `${e.count} dropped`;
+  if ('command' in e && e.command !== undefined) return `${e.command} ${e.commandId ?? ''}`.trim();
   return '-';
 }

@@ -84,5 +84,26 @@ export interface PassStore {
   listPasses(query: PassQuery): PassRow[];
   listEvents(limit: number): JournalEvent[];
   counts(): { passes: number; events: number; accessGroups: number };
+
+  /** Small persistent settings: the recorded sync seq, the outbox upload marker. */
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+
+  /** Events not yet acknowledged by the broker, oldest first. */
+  outboxPeek(limit: number): { seq: number; event: Record<string, unknown> }[];
+  outboxDepth(): number;
+  /** Marks events up to `upToSeq` uploaded; keeps the newest `keepUploaded` of them as local history. */
+  outboxAck(upToSeq: number, keepUploaded: number): void;
+  /** Drops the oldest un-uploaded events beyond `maxEvents`; returns how many were dropped. */
+  outboxTrim(maxEvents: number): number;
+
+  /** Stores one snapshot part (dropping parts of any other seq); returns how many parts of `seq` are held. */
+  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number;
+  stagedSnapshotParts(seq: number): { part: number; parts: number; body: string }[];
+  clearStagedSnapshot(): void;
+
+  /** The stored result of a cloud command already executed, if any (at most once by id). */
+  commandResult(id: string): string | undefined;
+  recordCommand(id: string, at: number, result: string): void;
   close(): void;
 }

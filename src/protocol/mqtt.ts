@@ -94,7 +94,10 @@ export interface DeviceStatus {
   readonly passes?: number;
   readonly outbox?: number;
   readonly startedAt?: string;
-  readonly inputs?: Record<string, { online: boolean; door: string; lastSeenAt: string | null; lockedOut: boolean }>;
+  readonly inputs?: Record<
+    string,
+    { online: boolean; door: string; lastSeenAt: string | null; lockedOut: boolean }
+  >;
   readonly [key: string]: unknown;
 }
 

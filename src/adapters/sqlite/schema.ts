@@ -53,4 +53,25 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER events_append_only BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
   `,
+  // 2: cloud sync state, snapshot staging, executed commands, outbox upload marker.
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  -- Parts of a snapshot being received; swapped into the cache in one transaction when all have arrived.
+  CREATE TABLE snapshot_parts (
+    seq   INTEGER NOT NULL,
+    part  INTEGER NOT NULL,
+    parts INTEGER NOT NULL,
+    body  TEXT NOT NULL,
+    PRIMARY KEY (seq, part)
+  ) WITHOUT ROWID;
+  -- Cloud commands executed (at most once by id), with the result sent back.
+  CREATE TABLE commands (
+    id     TEXT PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    result TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -203,6 +203,35 @@ export class SqlitePassStore implements PassStore {
       events: db.prepare<[number], { body: string }>(
         'SELECT body FROM (SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq',
       ),
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare<[string, string]>(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+      outboxPeek: db.prepare<[number, number], { seq: number; body: string }>(
+        'SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+      ),
+      outboxDepth: db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM events WHERE seq > ?'),
+      outboxOldest: db.prepare<[number, number], { seq: number }>(
+        'SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?',
+      ),
+      deleteEventsBefore: db.prepare<[number]>('DELETE FROM events WHERE seq < ?'),
+      deleteEventsRange: db.prepare<[number, number]>('DELETE FROM events WHERE seq > ? AND seq < ?'),
+      maxEventSeq: db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events'),
+      stagePart: db.prepare<[number, number, number, string]>(
+        'INSERT OR REPLACE INTO snapshot_parts (seq, part, parts, body) VALUES (?, ?, ?, ?)',
+      ),
+      stagedParts: db.prepare<[number], { part: number; parts: number; body: string }>(
+        'SELECT part, parts, body FROM snapshot_parts WHERE seq = ? ORDER BY part',
+      ),
+      stagedCount: db.prepare<[number], { n: number }>(
+        'SELECT count(*) AS n FROM snapshot_parts WHERE seq = ?',
+      ),
+      clearStaged: db.prepare<[]>('DELETE FROM snapshot_parts'),
+      clearStagedExcept: db.prepare<[number]>('DELETE FROM snapshot_parts WHERE seq <> ?'),
+      commandResult: db.prepare<[string], { result: string }>('SELECT result FROM commands WHERE id = ?'),
+      recordCommand: db.prepare<[string, number, string]>(
+        'INSERT OR IGNORE INTO commands (id, at, result) VALUES (?, ?, ?)',
+      ),
       counts: db.prepare<[], { passes: number; events: number; accessGroups: number }>(`
         SELECT (SELECT count(*) FROM passes) AS passes, (SELECT count(*) FROM events) AS events,
                (SELECT count(*) FROM access_groups) AS accessGroups`),
@@ -404,6 +433,67 @@ export class SqlitePassStore implements PassStore {
     return this.stmts.events
       .all(limit)
       .map((r) => eventFromJson(JSON.parse(r.body) as Record<string, unknown>));
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.stmts.getMeta.get(key)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmts.setMeta.run(key, value);
+  }
+
+  private uploadedSeq(): number {
+    return Number(this.getMeta('outbox.uploaded') ?? '0');
+  }
+
+  outboxPeek(limit: number): { seq: number; event: Record<string, unknown> }[] {
+    return this.stmts.outboxPeek
+      .all(this.uploadedSeq(), limit)
+      .map((r) => ({ seq: r.seq, event: JSON.parse(r.body) as Record<string, unknown> }));
+  }
+
+  outboxDepth(): number {
+    return this.stmts.outboxDepth.get(this.uploadedSeq())?.n ?? 0;
+  }
+
+  outboxAck(upToSeq: number, keepUploaded: number): void {
+    this.atomically(() => {
+      if (upToSeq <= this.uploadedSeq()) return;
+      this.setMeta('outbox.uploaded', String(upToSeq));
+      // Keep a local history of uploaded events for `events list`; the newest row always stays, so new
+      // rows keep getting higher seq numbers than the upload marker.
+      this.stmts.deleteEventsBefore.run(Math.min(upToSeq - keepUploaded + 1, upToSeq));
+    });
+  }
+
+  outboxTrim(maxEvents: number): number {
+    const uploaded = this.uploadedSeq();
+    const cut = this.stmts.outboxOldest.get(uploaded, Math.max(0, this.outboxDepth() - maxEvents));
+    if (cut === undefined) return 0;
+    return this.stmts.deleteEventsRange.run(uploaded, cut.seq).changes;
+  }
+
+  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number {
+    this.stmts.clearStagedExcept.run(seq);
+    this.stmts.stagePart.run(seq, part, parts, body);
+    return this.stmts.stagedCount.get(seq)?.n ?? 0;
+  }
+
+  stagedSnapshotParts(seq: number): { part: number; parts: number; body: string }[] {
+    return this.stmts.stagedParts.all(seq);
+  }
+
+  clearStagedSnapshot(): void {
+    this.stmts.clearStaged.run();
+  }
+
+  commandResult(id: string): string | undefined {
+    return this.stmts.commandResult.get(id)?.result;
+  }
+
+  recordCommand(id: string, at: number, result: string): void {
+    this.stmts.recordCommand.run(id, at, result);
   }
 
   counts(): { passes: number; events: number; accessGroups: number } {
