@@ -100,7 +100,9 @@ export class EventUploader {
     this.trimTimer = this.clock.after(ms, () => {
       this.trimTimer = undefined;
       this.trim();
-      this.scheduleTrim(5000);
+      // Also picks up events other processes journalled (e.g. `doorpass check` on the same database).
+      this.kick();
+      this.scheduleTrim(2000);
     });
   }
 

@@ -7,6 +7,15 @@ import { importSnapshot, parseSnapshotShape, type ImportReport } from '../app/im
 import type { CredentialType } from '../core/decide.js';
 import { DoorpassError, ErrorCode, isDoorpassError } from '../core/errors.js';
 import { eventDetail, eventToJson, isAccessEvent } from '../core/events.js';
+import {
+  keygen,
+  publishDelta,
+  publishFile,
+  sendCommand,
+  sendSnapshot,
+  watch,
+  type CloudConnection,
+} from '../tools/cloud.js';
 import { localTime, passStatus, passType, scheduleText, table, usesText } from './format.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3 } as const;
@@ -337,6 +346,137 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         );
       });
     });
+
+  const cloud = program
+    .command('cloud')
+    .description('act as the cloud against any broker: keys, signed pass updates, commands, watching events');
+  type CloudOpts = {
+    config?: string;
+    url?: string;
+    site?: string;
+    key: string;
+    state: string;
+    ca?: string;
+    cert?: string;
+    clientKey?: string;
+    username?: string;
+    passwordFile?: string;
+  };
+  const cloudOptions = (cmd: Command): Command =>
+    cmd
+      .option(
+        '-c, --config <file>',
+        'take the broker URL, TLS files, credentials and site id from a doorpass config',
+      )
+      .option('--url <url>', 'broker URL (mqtt://host:1883, mqtts://host:8883)')
+      .option('--site <id>', 'site id')
+      .option('--key <file>', "the cloud's Ed25519 private key (PEM)", 'cloud.key.pem')
+      .option('--state <file>', 'where the stand-in keeps the site state and seq', 'cloud-state.json')
+      .option('--ca <file>', 'CA certificate for mqtts')
+      .option('--cert <file>', 'client certificate')
+      .option('--client-key <file>', 'client certificate key')
+      .option('--username <name>', 'broker username')
+      .option('--password-file <file>', 'file holding the broker password');
+  const connection = (o: CloudOpts): CloudConnection => {
+    const cfg = o.config !== undefined ? loadConfig(o.config).config : undefined;
+    const url = o.url ?? cfg?.mqtt?.url;
+    const site = o.site ?? cfg?.site.id;
+    if (url === undefined) throw usage('--url: missing (or give --config with an mqtt section)');
+    if (site === undefined) throw usage('--site: missing (or give --config)');
+    const m = cfg?.mqtt;
+    const pick = (a: string | undefined, b: string | undefined): { v?: string } => {
+      const v = a ?? b;
+      return v === undefined ? {} : { v };
+    };
+    const opt = <K extends string>(
+      k: K,
+      a: string | undefined,
+      b: string | undefined,
+    ): Partial<Record<K, string>> => {
+      const { v } = pick(a, b);
+      return v === undefined ? {} : ({ [k]: v } as Record<K, string>);
+    };
+    return {
+      url,
+      site,
+      keyFile: o.key,
+      stateFile: o.state,
+      ...opt('caFile', o.ca, m?.caFile),
+      ...opt('certFile', o.cert, m?.certFile),
+      ...opt('clientKeyFile', o.clientKey, m?.keyFile),
+      ...opt('username', o.username, m?.username),
+      ...opt('passwordFile', o.passwordFile, m?.passwordFile),
+    };
+  };
+  cloud
+    .command('keygen')
+    .description(
+      'make an Ed25519 key pair: cloud.key.pem (private, 0600) and cloud.pub.pem (for cloud.publicKeyFile)',
+    )
+    .option('--out <dir>', 'folder to write them to', '.')
+    .action((o: { out: string }) => {
+      const k = keygen(o.out);
+      out(`private key: ${k.privateFile}`);
+      out(`public key:  ${k.publicFile}`);
+    });
+  cloudOptions(
+    cloud
+      .command('publish')
+      .description(
+        'sign and publish a delta {upsert, revoke, accessGroups} or a snapshot file {passes, accessGroups} with the next seq',
+      )
+      .argument('<file>', 'JSON file'),
+  ).action(async (file: string, o: CloudOpts) => {
+    const seq = await publishFile(connection(o), file);
+    out(`published seq ${seq}`);
+  });
+  cloudOptions(
+    cloud
+      .command('revoke')
+      .description('revoke a pass at every door (signed delta)')
+      .argument('<id>', 'pass id'),
+  ).action(async (id: string, o: CloudOpts) => {
+    const seq = await publishDelta(connection(o), { upsert: [], revoke: [id] });
+    out(`revoked ${id} (seq ${seq})`);
+  });
+  cloudOptions(
+    cloud
+      .command('snapshot')
+      .description("send the full state (in parts) to one device's snapshot topic")
+      .requiredOption('--device <id>', 'device id'),
+  ).action(async (o: CloudOpts & { device: string }) => {
+    const parts = await sendSnapshot(connection(o), o.device);
+    out(`sent snapshot in ${parts} part(s)`);
+  });
+  cloudOptions(
+    cloud
+      .command('unlock')
+      .description('open a door remotely (signed command); prints the result')
+      .requiredOption('--device <id>', 'device id')
+      .requiredOption('--door <id>', 'door id')
+      .option('--expires-in <seconds>', 'the command is refused after this long', '60')
+      .option('--id <id>', 'command id (default: a new UUID)'),
+  ).action(async (o: CloudOpts & { device: string; door: string; expiresIn: string; id?: string }) => {
+    const r = await sendCommand(connection(o), o.device, {
+      type: 'unlock',
+      door: o.door,
+      expiresInMs: Number(o.expiresIn) * 1000,
+      ...(o.id !== undefined && { id: o.id }),
+    });
+    out(JSON.stringify(r));
+    exitCode = r.ok ? EXIT.ok : EXIT.failure;
+  });
+  cloudOptions(
+    cloud
+      .command('watch')
+      .description('print events, status, command results and sync requests as JSON lines')
+      .option('--serve', 'answer sync requests with a snapshot of the state file'),
+  ).action(async (o: CloudOpts & { serve?: boolean }) => {
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    process.once('SIGTERM', () => ac.abort());
+    await watch(connection(o), { serve: o.serve === true, print: out, signal: ac.signal });
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
