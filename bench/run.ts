@@ -7,6 +7,7 @@
  *   decision.p50/p99/per_second             vs sqlite.lookup.*     (bare primary-key lookup, same hashes)
  *   access.p50/p99                          vs commit.p50/p99      (bare one-row durable commit)
  *   bridge.key_to_relay.p50/p99             vs pty.echo.p50/p99    (bench/bridge.ts)
+ *   mqtt.upload.events_per_second, sync.snapshot.100k, sync.revoke_to_deny.p50/p99   (bench/mqtt.ts)
  *
  * Deterministic where it can be: a fixed instant, a fixed credential key, seeded pass shapes and draws.
  */
@@ -31,6 +32,7 @@ import {
   type SampleCredential,
 } from './snapshot.js';
 import { benchBridge } from './bridge.js';
+import { benchMqtt } from './mqtt.js';
 import { emit, log, nowNs, percentile, Prng } from './stats.js';
 
 const PASSES = 100_000;
@@ -330,3 +332,4 @@ function main(): void {
 
 main();
 await benchBridge();
+await benchMqtt();
