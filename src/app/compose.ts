@@ -20,6 +20,9 @@ import { HmacHasher, loadOrCreateKey } from '../adapters/hasher.js';
 import { HidInput, nodeHidBackend, type HidBackend } from '../adapters/hid-input.js';
 import { LogRelayLine } from '../adapters/log-relay.js';
 import { MqttCloudLink } from '../adapters/mqtt/link.js';
+import { systemdNotifier, type Notifier } from '../adapters/sd-notify.js';
+import { StatusServer } from '../adapters/status-socket.js';
+export { readStatus } from '../adapters/status-socket.js';
 import { loadPublicKey } from '../adapters/mqtt/signature.js';
 import { DATABASE_FILE, SqlitePassStore } from '../adapters/sqlite/store.js';
 import { DoorpassError, ErrorCode } from '../core/errors.js';
@@ -29,7 +32,7 @@ import { DEFAULT_LOCKOUT } from '../core/lockout.js';
 import type { Clock, CredentialSource, DoorSensor, Logger, Relay } from '../ports/io.js';
 import type { PassStore } from '../ports/store.js';
 import { AccessControl } from './access.js';
-import type { Config, GpioLineSpec, LoadedConfig } from './config.js';
+import { statusSocketPath, type Config, type GpioLineSpec, type LoadedConfig } from './config.js';
 import { DoorController } from './door-controller.js';
 import { InputController } from './input-controller.js';
 import { Journal } from './journal.js';
@@ -105,6 +108,38 @@ export interface DaemonOptions {
   readonly sysfsGpio?: string;
   /** doorpass's version, for the status message. */
   readonly version?: string;
+  readonly notifier?: Notifier;
+}
+
+export interface LocalStatus {
+  readonly site: string;
+  readonly device: string;
+  readonly version: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly uptimeS: number;
+  readonly inputs: readonly {
+    name: string;
+    door: string;
+    online: boolean;
+    lastSeenAt: string | null;
+    lockedOut: boolean;
+    readErrors: number;
+  }[];
+  readonly doors: readonly { id: string; state: 'unknown' | 'closed' | 'open' | 'held open' | 'forced' }[];
+  readonly broker: { configured: boolean; connected: boolean; url: string | null; lastError: string | null };
+  readonly sync: { seq: number; lastAppliedAt: string | null; rejected: Record<string, number> };
+  readonly passes: { active: number; total: number };
+  readonly outbox: { depth: number; dropped: number; uploaded: number };
+  readonly recent: readonly {
+    at: string;
+    door: string;
+    source: string;
+    credentialType: string;
+    granted: boolean;
+    reason: string | null;
+    passId: string | null;
+  }[];
 }
 
 export interface RunningDaemon {
@@ -120,8 +155,10 @@ export interface RunningDaemon {
         readonly agent: CloudAgent;
       }
     | undefined;
-  /** The status document (what the retained MQTT status and `doorpass status` show). */
+  /** The status document of the retained MQTT status. */
   status(): DeviceStatus;
+  /** The fuller status `doorpass status` shows (uptime, broker, sync age, lockouts, recent decisions). */
+  localStatus(): LocalStatus;
   /** Releases every relay at once, synchronously (crash path). */
   releaseAll(): void;
   /** Stops inputs, releases relays and closes the database. Idempotent. */
@@ -334,13 +371,82 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     link.start();
   }
   for (const input of inputs) input.source.start(input);
-  const counts = site.store.counts();
+  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+  const localStatus = (): LocalStatus => {
+    const now = clock.now();
+    const counts = site.store.counts();
+    return {
+      site: config.site.id,
+      device: config.device.id,
+      version: options.version ?? 'unknown',
+      pid: process.pid,
+      startedAt,
+      uptimeS: Math.round((now - Date.parse(startedAt)) / 1000),
+      inputs: inputs.map((i) => {
+        const st = i.status();
+        return { ...st, lastSeenAt: iso(st.lastSeenAt) };
+      }),
+      doors: [...doors].map(([id, d]) => {
+        const sn = d.snapshot;
+        const state =
+          sn.open === null
+            ? 'unknown'
+            : !sn.open
+              ? 'closed'
+              : sn.forced
+                ? 'forced'
+                : sn.heldAlarm
+                  ? 'held open'
+                  : 'open';
+        return { id, state };
+      }),
+      broker: {
+        configured: cloud !== undefined,
+        connected: cloud?.link.connected ?? false,
+        url: config.mqtt?.url ?? null,
+        lastError: cloud?.link.lastError ?? null,
+      },
+      sync: {
+        seq: cloud?.sync.seq ?? Number(site.store.getMeta('sync.seq') ?? '0'),
+        lastAppliedAt: iso(cloud?.sync.counters.lastAppliedAt ?? null),
+        rejected: Object.fromEntries(
+          Object.entries(cloud?.agent.rejected ?? {}).map(([k, v]) => [k, v ?? 0]),
+        ),
+      },
+      passes: { active: site.store.activeCount(now), total: counts.passes },
+      outbox: {
+        depth: site.store.outboxDepth(),
+        dropped: cloud?.uploader.counters.dropped ?? 0,
+        uploaded: cloud?.uploader.counters.uploaded ?? 0,
+      },
+      recent: pipeline.recent.map((r) => ({ ...r, at: new Date(r.at).toISOString() })),
+    };
+  };
+  const statusServer = new StatusServer(statusSocketPath(config), localStatus, log);
+  statusServer.start().catch((err: unknown) => {
+    log.warn({ err: (err as Error).message, socket: statusServer.socketPath }, 'status socket unavailable');
+  });
+  const notifier = options.notifier ?? systemdNotifier(log);
+  notifier.ready(
+    `${site.store.counts().passes} passes, ${config.doors.length} door(s), ${inputs.length} input(s)`,
+  );
+  const watchdog =
+    notifier.watchdogIntervalMs === null
+      ? undefined
+      : setInterval(() => notifier.watchdog(), notifier.watchdogIntervalMs);
+  const statusLine = setInterval(() => {
+    const st = localStatus();
+    notifier.status(
+      `${st.inputs.filter((i) => i.online).length}/${st.inputs.length} inputs online; broker ${st.broker.configured ? (st.broker.connected ? 'connected' : 'offline') : 'not configured'}; outbox ${st.outbox.depth}`,
+    );
+  }, 30_000);
+  const counts0 = site.store.counts();
   log.info(
     {
       site: config.site.id,
       device: config.device.id,
       timezone: config.site.timezone,
-      passes: counts.passes,
+      passes: counts0.passes,
       doors: config.doors.map((d) => d.id),
       inputs: inputs.map((i) => i.source.name),
     },
@@ -356,6 +462,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     links,
     cloud,
     status,
+    localStatus,
     releaseAll: () => {
       for (const d of doors.values()) {
         try {
@@ -368,6 +475,10 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(keepAlive);
+        clearInterval(statusLine);
+        if (watchdog) clearInterval(watchdog);
+        notifier.stopping();
+        await statusServer.stop();
         // Relays first (fail-secure), while the bridge links can still carry the release; then inputs.
         for (const d of doors.values()) d.close();
         for (const sn of sensors) sn.stop();

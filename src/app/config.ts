@@ -3,7 +3,8 @@
  * Every problem is reported at once, each with file:line:column, the key path, what was found and what is
  * expected. Unknown keys are errors (they are typos), with a "did you mean" when a known key is close.
  */
-import { readFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { z } from 'zod';
@@ -143,6 +144,8 @@ export const configSchema = z.strictObject({
       resetAfterMs: 86_400_000,
       maxConsecutive: 20,
     }),
+  /** The local status socket `doorpass status` reads (a unix socket guarded by file permissions). */
+  status: z.strictObject({ socket: z.string().min(1).optional() }).default({}),
   /** The cloud's broker. Without it the door runs stand-alone (passes from `passes import`). */
   mqtt: z
     .strictObject({
@@ -183,10 +186,14 @@ export type InputConfig = Config['inputs'][number];
 export interface LoadedConfig {
   readonly file: string;
   readonly config: Config;
+  /** The file's text (for positions in later checks). */
+  readonly text?: string;
 }
 
 /** Every key name the schema knows, for "did you mean". */
 const KNOWN_KEYS = [
+  'status',
+  'socket',
   'mqtt',
   'url',
   'clientId',
@@ -486,6 +493,7 @@ export function parseConfig(text: string, file: string): Config {
     ...(cfg.mqtt.keyFile !== undefined && { keyFile: rel(cfg.mqtt.keyFile) }),
   };
   const cloudCfg = cfg.cloud && { publicKeyFile: path.resolve(base, cfg.cloud.publicKeyFile) };
+  const statusCfg = cfg.status.socket !== undefined ? { socket: path.resolve(base, cfg.status.socket) } : {};
   const storage = {
     ...cfg.storage,
     dir: path.resolve(base, cfg.storage.dir),
@@ -496,6 +504,7 @@ export function parseConfig(text: string, file: string): Config {
   return {
     ...cfg,
     storage,
+    status: statusCfg,
     ...(mqttCfg !== undefined && { mqtt: mqttCfg }),
     ...(cloudCfg !== undefined && { cloud: cloudCfg }),
   };
@@ -515,5 +524,93 @@ export function loadConfig(file: string): LoadedConfig {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(e);
     throw new DoorpassError(ErrorCode.ConfigUnreadable, `cannot read config file ${file}: ${why}`);
   }
-  return { file, config: parseConfig(text, file) };
+  return { file, config: parseConfig(text, file), text };
+}
+
+export interface EnvironmentReport {
+  readonly errors: string[];
+  readonly warnings: string[];
+}
+
+/**
+ * Checks what the schema cannot: files the config names (keys must exist and not be world-readable; the
+ * cloud key must be an Ed25519 public key), serial paths (a missing one is only a warning: a USB bridge may
+ * be plugged in later). Messages have the same `FILE:LINE:COL: key.path: message` form as schema errors.
+ */
+export function checkEnvironment(loaded: LoadedConfig): EnvironmentReport {
+  const { config, file } = loaded;
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(loaded.text ?? '', { lineCounter });
+  const at = (segments: readonly PropertyKey[]): string => {
+    const offset = locate(doc.contents, segments);
+    if (offset === undefined) return file;
+    const { line, col } = lineCounter.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const secretFile = (segments: readonly PropertyKey[], f: string | undefined, what: string): void => {
+    if (f === undefined) return;
+    let mode: number;
+    try {
+      mode = statSync(f).mode;
+    } catch {
+      errors.push(`${at(segments)}: ${keyPath(segments)}: ${f} does not exist (expected ${what})`);
+      return;
+    }
+    if ((mode & 0o004) !== 0) {
+      errors.push(
+        `${at(segments)}: ${keyPath(segments)}: ${f} is readable by every user (mode ${(mode & 0o777).toString(8)}); run chmod 640 or 600 on it`,
+      );
+    }
+  };
+  const plainFile = (segments: readonly PropertyKey[], f: string | undefined, what: string): void => {
+    if (f !== undefined && !existsSync(f))
+      errors.push(`${at(segments)}: ${keyPath(segments)}: ${f} does not exist (expected ${what})`);
+  };
+  secretFile(['storage', 'credentialKeyFile'], config.storage.credentialKeyFile, 'the credential key file');
+  secretFile(['mqtt', 'keyFile'], config.mqtt?.keyFile, 'the TLS client key');
+  secretFile(['mqtt', 'passwordFile'], config.mqtt?.passwordFile, 'a file holding the broker password');
+  plainFile(['mqtt', 'caFile'], config.mqtt?.caFile, 'a CA certificate (PEM)');
+  plainFile(['mqtt', 'certFile'], config.mqtt?.certFile, 'a client certificate (PEM)');
+  if (config.cloud !== undefined) {
+    const f = config.cloud.publicKeyFile;
+    if (!existsSync(f))
+      errors.push(
+        `${at(['cloud', 'publicKeyFile'])}: cloud.publicKeyFile: ${f} does not exist (expected the cloud's Ed25519 public key, PEM)`,
+      );
+    else {
+      try {
+        const key = createPublicKey(readFileSync(f, 'utf8'));
+        if (key.asymmetricKeyType !== 'ed25519')
+          throw new Error(`a ${key.asymmetricKeyType ?? 'unknown'} key`);
+      } catch (e) {
+        errors.push(
+          `${at(['cloud', 'publicKeyFile'])}: cloud.publicKeyFile: ${f} is not an Ed25519 public key in PEM (${(e as Error).message})`,
+        );
+      }
+    }
+  }
+  config.inputs.forEach((input, i) => {
+    if (
+      (input.type === 'bridge' || input.type === 'hid') &&
+      input.path !== undefined &&
+      !existsSync(input.path)
+    ) {
+      warnings.push(
+        `${at(['inputs', i, 'path'])}: inputs[${i}].path: ${input.path} does not exist (yet); the daemon will keep trying to open it`,
+      );
+    }
+  });
+  return { errors, warnings };
+}
+
+/**
+ * Where the daemon's status socket is: status.socket from the config, else systemd's RuntimeDirectory
+ * (/run/doorpass), else the storage dir.
+ */
+export function statusSocketPath(config: Config, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.status.socket !== undefined) return config.status.socket;
+  const runtime = env.RUNTIME_DIRECTORY?.split(':')[0];
+  return path.join(runtime !== undefined && runtime !== '' ? runtime : config.storage.dir, 'doorpass.sock');
 }

@@ -1,8 +1,15 @@
 /** The CLI's commands (commander), run in-process by main.ts; returns the exit code. */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { configPath, loadConfig, type LoadedConfig } from '../app/config.js';
-import { openSite, startDaemon, type Site } from '../app/compose.js';
+import {
+  checkEnvironment,
+  configPath,
+  loadConfig,
+  statusSocketPath,
+  type LoadedConfig,
+} from '../app/config.js';
+import { openSite, readStatus, startDaemon, type LocalStatus, type Site } from '../app/compose.js';
+import { Zone } from '../core/zone.js';
 import { importSnapshot, parseSnapshotShape, type ImportReport } from '../app/import.js';
 import type { CredentialType } from '../core/decide.js';
 import { DoorpassError, ErrorCode, isDoorpassError } from '../core/errors.js';
@@ -16,7 +23,7 @@ import {
   watch,
   type CloudConnection,
 } from '../tools/cloud.js';
-import { localTime, passStatus, passType, scheduleText, table, usesText } from './format.js';
+import { formatStatus, localTime, passStatus, passType, scheduleText, table, usesText } from './format.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, denied: 3 } as const;
 
@@ -128,7 +135,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       ]),
     )
     .action(async (opts: { config?: string; logLevel?: string }) => {
-      const daemon = startDaemon(loadCfg(opts), {
+      const loaded = loadCfg(opts);
+      const env = checkEnvironment(loaded);
+      for (const w of env.warnings) io.stderr.write(`doorpass: warning: ${w}\n`);
+      if (env.errors.length > 0) {
+        throw new DoorpassError(
+          ErrorCode.ConfigInvalid,
+          `${loaded.file}: configuration problems`,
+          env.errors,
+        );
+      }
+      const daemon = startDaemon(loaded, {
         version: io.version,
         ...(opts.logLevel !== undefined && { logLevel: opts.logLevel }),
       });
@@ -154,6 +171,60 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         process.on('unhandledRejection', crash);
       });
       exitCode = EXIT.ok;
+    });
+
+  program
+    .command('check-config')
+    .description('check the configuration file: every problem at once, with file, line, column and key')
+    .addOption(configOption())
+    .action((opts: { config?: string }) => {
+      const file = configPath(opts.config, io.env);
+      let errors: string[];
+      let warnings: string[] = [];
+      try {
+        const env = checkEnvironment(loadConfig(file));
+        errors = env.errors;
+        warnings = env.warnings;
+      } catch (e) {
+        if (
+          !isDoorpassError(e) ||
+          (e.code !== ErrorCode.ConfigInvalid && e.code !== ErrorCode.ConfigUnreadable)
+        )
+          throw e;
+        errors = e.details.length > 0 ? [...e.details] : [e.message];
+      }
+      for (const w of warnings) out(`warning: ${w}`);
+      for (const e of errors) out(`error: ${e}`);
+      out(errors.length === 0 ? `${file}: ok` : `${file}: ${errors.length} error(s)`);
+      exitCode = errors.length === 0 ? EXIT.ok : EXIT.failure;
+    });
+
+  program
+    .command('status')
+    .description(
+      'ask the running daemon how it is: inputs, doors, broker, sync, passes, outbox, recent decisions',
+    )
+    .addOption(configOption())
+    .option('--json', 'print the status document as JSON')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const { config } = loadCfg(opts);
+      const socket = statusSocketPath(config, io.env);
+      let st: LocalStatus;
+      try {
+        st = (await readStatus(socket)) as LocalStatus;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'it is not running' : (e as Error).message;
+        io.stderr.write(`doorpass: no answer from the daemon at ${socket}: ${why}\n`);
+        exitCode = EXIT.failure;
+        return;
+      }
+      if (opts.json) {
+        out(JSON.stringify(st));
+        return;
+      }
+      const zone = new Zone(config.site.timezone);
+      formatStatus(st, (t) => localTime(zone, Date.parse(t))).forEach((l) => out(l));
     });
 
   const passes = program.command('passes').description('manage the local pass cache');

@@ -3,6 +3,7 @@ import type { PassRule } from '../core/decide.js';
 import { describeSchedule } from '../core/schedule.js';
 import type { Zone } from '../core/zone.js';
 import type { PassRow } from '../ports/store.js';
+import type { LocalStatus } from '../app/compose.js';
 
 /** ButterflyMX-style pass type: single-use, recurring, limited (N uses) or time-limited. */
 export function passType(rule: PassRule): string {
@@ -52,4 +53,39 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 export function localTime(zone: Zone, epochMs: number): string {
   return zone.formatLocal(epochMs);
+}
+
+/** The human form of `doorpass status`. */
+export function formatStatus(st: LocalStatus, time: (iso: string) => string): string[] {
+  const ago = (iso: string | null): string => (iso === null ? 'never' : time(iso));
+  const h = Math.floor(st.uptimeS / 3600);
+  const m = Math.floor((st.uptimeS % 3600) / 60);
+  const b = st.broker;
+  const lines = [
+    `doorpass ${st.version} on ${st.device} (site ${st.site}), pid ${st.pid}, up ${h} h ${m} min`,
+    '',
+    'inputs:',
+    ...st.inputs.map(
+      (i) =>
+        `  ${i.name} -> ${i.door}: ${i.online ? 'connected' : 'NOT CONNECTED'}, last seen ${ago(i.lastSeenAt)}` +
+        `${i.lockedOut ? ', LOCKED OUT' : ''}${i.readErrors > 0 ? `, ${i.readErrors} read errors` : ''}`,
+    ),
+    'doors:',
+    ...st.doors.map((d) => `  ${d.id}: ${d.state}`),
+    `broker: ${b.configured ? `${b.connected ? 'connected' : 'NOT CONNECTED'} (${b.url ?? ''})${b.lastError !== null ? `, last error: ${b.lastError}` : ''}` : 'not configured'}`,
+    `sync: seq ${st.sync.seq}, last change applied ${ago(st.sync.lastAppliedAt)}` +
+      (Object.keys(st.sync.rejected).length > 0 ? `, rejected ${JSON.stringify(st.sync.rejected)}` : ''),
+    `passes: ${st.passes.active} active of ${st.passes.total}`,
+    `outbox: ${st.outbox.depth} waiting, ${st.outbox.uploaded} uploaded since start${st.outbox.dropped > 0 ? `, ${st.outbox.dropped} DROPPED` : ''}`,
+    `lockouts: ${st.inputs.filter((i) => i.lockedOut).length}`,
+    '',
+    'last decisions:',
+  ];
+  if (st.recent.length === 0) lines.push('  none yet');
+  for (const r of st.recent) {
+    lines.push(
+      `  ${time(r.at)}  ${r.door}  ${r.credentialType}  ${r.granted ? 'granted' : `denied (${r.reason ?? '?'})`}  ${r.passId ?? '-'}`,
+    );
+  }
+  return lines;
 }

@@ -85,6 +85,9 @@ export interface PassStore {
   listEvents(limit: number): JournalEvent[];
   counts(): { passes: number; events: number; accessGroups: number };
 
+  /** Passes valid now and not revoked. */
+  activeCount(now: number): number;
+
   /** Small persistent settings: the recorded sync seq, the outbox upload marker. */
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;

@@ -232,6 +232,9 @@ export class SqlitePassStore implements PassStore {
       recordCommand: db.prepare<[string, number, string]>(
         'INSERT OR IGNORE INTO commands (id, at, result) VALUES (?, ?, ?)',
       ),
+      activeCount: db.prepare<[number, number], { n: number }>(
+        'SELECT count(*) AS n FROM passes WHERE revoked = 0 AND valid_from <= ? AND valid_until > ?',
+      ),
       counts: db.prepare<[], { passes: number; events: number; accessGroups: number }>(`
         SELECT (SELECT count(*) FROM passes) AS passes, (SELECT count(*) FROM events) AS events,
                (SELECT count(*) FROM access_groups) AS accessGroups`),
@@ -433,6 +436,10 @@ export class SqlitePassStore implements PassStore {
     return this.stmts.events
       .all(limit)
       .map((r) => eventFromJson(JSON.parse(r.body) as Record<string, unknown>));
+  }
+
+  activeCount(now: number): number {
+    return this.stmts.activeCount.get(now, now)?.n ?? 0;
   }
 
   getMeta(key: string): string | undefined {
