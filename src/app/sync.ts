@@ -42,7 +42,7 @@ export class PassSync {
     lastAppliedAt: null,
   };
   private readonly pending = new Map<number, PassDelta>();
-  private lastResyncAt = -Infinity;
+  private lastResync: { have: number; at: number } | undefined;
 
   constructor(
     private readonly store: PassStore,
@@ -62,9 +62,13 @@ export class PassSync {
   /** Asks the cloud for the state after our seq (at start, after a gap, on a resync command). */
   requestResync(force = false): void {
     const now = this.clock.monotonic();
-    if (!force && now - this.lastResyncAt < RESYNC_RETRY_MS) return;
-    this.lastResyncAt = now;
-    this.requestSync(this.seq);
+    const have = this.seq;
+    // The same request again within RESYNC_RETRY_MS is spared (a burst of deltas after one gap); a request
+    // from a different position, or a forced one (connect, resync command), always goes out.
+    const last = this.lastResync;
+    if (!force && last !== undefined && last.have === have && now - last.at < RESYNC_RETRY_MS) return;
+    this.lastResync = { have, at: now };
+    this.requestSync(have);
   }
 
   onDelta(delta: PassDelta): DeltaOutcome {
