@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import {
   commandSchema,
+  MAX_SNAPSHOT_PART_BYTES,
   passDeltaSchema,
   snapshotPartSchema,
   type Command,
@@ -78,6 +79,10 @@ export class CloudAgent {
         const delta = this.parse(passDeltaSchema, topic, payload);
         if (delta) this.sync.onDelta(delta);
       } else if (topic === this.topics.snapshot) {
+        if (Buffer.byteLength(payload) > MAX_SNAPSHOT_PART_BYTES + 4096) {
+          this.reject('too_large', topic, `a snapshot part is at most ${MAX_SNAPSHOT_PART_BYTES} bytes`);
+          return;
+        }
         const part = this.parse(snapshotPartSchema, topic, payload);
         if (part) this.sync.onSnapshotPart(part, payload);
       } else if (topic === this.topics.commands) {

@@ -316,7 +316,11 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
         { open: d.snapshot.open, forced: d.snapshot.forced, heldOpen: d.snapshot.heldAlarm },
       ]),
     ),
-    ...(cloud && { rejected: cloud.agent.rejected, dropped: cloud.uploader.counters.dropped }),
+    ...(cloud && {
+      rejected: cloud.agent.rejected,
+      passesRejected: cloud.sync.counters.passesRejected,
+      dropped: cloud.uploader.counters.dropped,
+    }),
   });
   if (config.mqtt !== undefined && config.cloud !== undefined) {
     const t = topics(config.site.id, config.device.id);

@@ -28,6 +28,7 @@ export interface SyncCounters {
   duplicates: number;
   gaps: number;
   snapshotsApplied: number;
+  snapshotsDiscarded: number;
   passesRejected: number;
   lastAppliedAt: number | null;
 }
@@ -38,6 +39,7 @@ export class PassSync {
     duplicates: 0,
     gaps: 0,
     snapshotsApplied: 0,
+    snapshotsDiscarded: 0,
     passesRejected: 0,
     lastAppliedAt: null,
   };
@@ -127,12 +129,21 @@ export class PassSync {
   }
 
   /** Stages one part; when all parts of its seq are in, swaps the cache to the snapshot atomically. */
-  onSnapshotPart(part: SnapshotPart, body: string): 'staged' | 'applied' | 'stale' {
+  onSnapshotPart(part: SnapshotPart, body: string): 'staged' | 'applied' | 'stale' | 'inconsistent' {
     if (part.seq < this.seq) {
       this.log.info({ seq: part.seq, recorded: this.seq }, 'snapshot older than the cache; ignored');
       return 'stale';
     }
     const held = this.store.stageSnapshotPart(part.seq, part.part, part.parts, body);
+    if (held === 'inconsistent') {
+      this.counters.snapshotsDiscarded++;
+      this.log.warn(
+        { seq: part.seq },
+        'snapshot parts disagree on their count; discarded, requesting a resync',
+      );
+      this.requestResync(true);
+      return 'inconsistent';
+    }
     if (held < part.parts) return 'staged';
     this.applySnapshot(part.seq);
     return 'applied';

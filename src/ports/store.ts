@@ -100,8 +100,11 @@ export interface PassStore {
   /** Drops the oldest un-uploaded events beyond `maxEvents`; returns how many were dropped. */
   outboxTrim(maxEvents: number): number;
 
-  /** Stores one snapshot part (dropping parts of any other seq); returns how many parts of `seq` are held. */
-  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number;
+  /**
+   * Stores one snapshot part (dropping parts of any other seq); returns how many parts of `seq` are held,
+   * or 'inconsistent' (and drops them all) when its parts disagree on how many there are.
+   */
+  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number | 'inconsistent';
   stagedSnapshotParts(seq: number): { part: number; parts: number; body: string }[];
   clearStagedSnapshot(): void;
 

@@ -264,7 +264,9 @@ export async function watch(
       body = payload.toString();
     }
     options.print(JSON.stringify({ device, kind, payload: body }));
-    if (options.serve && kind === 'sync/request') {
+    // A stand-in that has published nothing yet has no state to offer: an empty snapshot would wipe passes
+    // the door holds (e.g. imported locally).
+    if (options.serve && kind === 'sync/request' && loadState(c.stateFile).seq > 0) {
       sendSnapshot(c, device, client).catch((e: unknown) =>
         options.print(JSON.stringify({ device, kind: 'error', payload: (e as Error).message })),
       );

@@ -309,3 +309,18 @@ t.test('uploader: a full outbox keeps the newest events and says how many it dro
   t.match(left.at(-1)?.event, { type: 'device.outbox_dropped', count: 50 });
   uploader.stop();
 });
+
+t.test('snapshot parts that disagree on their count are discarded, never swapped in', async (t) => {
+  const { link, sync, check } = rig(t);
+  link.deliver(T.passes, {
+    seq: 1,
+    upsert: [pass({ id: 'keep', credentials: [{ type: 'pin', value: '4444' }] })],
+  });
+  link.deliver(T.snapshot, { seq: 2, part: 1, parts: 3, passes: [] });
+  link.deliver(T.snapshot, { seq: 2, part: 2, parts: 2, passes: [] });
+  t.equal(sync.counters.snapshotsDiscarded, 1);
+  t.equal(sync.seq, 1);
+  t.equal(check('4444').granted, true, 'nothing was removed');
+  link.deliver(T.snapshot, { seq: 2, part: 1, parts: 1, passes: [], accessGroups: [] });
+  t.equal(sync.seq, 2, 'a consistent snapshot afterwards applies');
+});

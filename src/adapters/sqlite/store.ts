@@ -223,8 +223,8 @@ export class SqlitePassStore implements PassStore {
       stagedParts: db.prepare<[number], { part: number; parts: number; body: string }>(
         'SELECT part, parts, body FROM snapshot_parts WHERE seq = ? ORDER BY part',
       ),
-      stagedCount: db.prepare<[number], { n: number }>(
-        'SELECT count(*) AS n FROM snapshot_parts WHERE seq = ?',
+      stagedCount: db.prepare<[number], { n: number; lo: number | null; hi: number | null }>(
+        'SELECT count(*) AS n, min(parts) AS lo, max(parts) AS hi FROM snapshot_parts WHERE seq = ?',
       ),
       clearStaged: db.prepare<[]>('DELETE FROM snapshot_parts'),
       clearStagedExcept: db.prepare<[number]>('DELETE FROM snapshot_parts WHERE seq <> ?'),
@@ -481,10 +481,17 @@ export class SqlitePassStore implements PassStore {
     return this.stmts.deleteEventsRange.run(uploaded, cut.seq).changes;
   }
 
-  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number {
+  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number | 'inconsistent' {
     this.stmts.clearStagedExcept.run(seq);
     this.stmts.stagePart.run(seq, part, parts, body);
-    return this.stmts.stagedCount.get(seq)?.n ?? 0;
+    const r = this.stmts.stagedCount.get(seq);
+    if (r === undefined) return 0;
+    if (r.lo !== r.hi) {
+      // Parts of one snapshot that disagree on how many there are: never swap in a partial state.
+      this.stmts.clearStaged.run();
+      return 'inconsistent';
+    }
+    return r.n;
   }
 
   stagedSnapshotParts(seq: number): { part: number; parts: number; body: string }[] {
