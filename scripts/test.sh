@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(build-essential python3 socat libusb-1.0-0 mosquitto mosquitto-clients openssl)
+apt_packages=(build-essential python3 socat libusb-1.0-0 mosquitto mosquitto-clients openssl gcc-avr avr-libc simavr libsimavr-dev libsimavrparts1 libelf-dev systemd)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

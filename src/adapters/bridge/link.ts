@@ -25,6 +25,8 @@ export interface BridgeLinkOptions {
   /** A command not ACKed within this time is sent again (same seq), up to `retries` times. */
   readonly ackTimeoutMs?: number;
   readonly retries?: number;
+  /** An idle host PINGs this often (the bridge's host-silence rule is 5 s). */
+  readonly keepaliveMs?: number;
   readonly reconnectMinMs?: number;
   readonly reconnectMaxMs?: number;
 }
@@ -63,11 +65,14 @@ export class BridgeLink {
   private readonly statusListeners: ((online: boolean, detail: string) => void)[] = [];
   private online = false;
   private heartbeatTimer: Timer | undefined;
+  private keepaliveTimer: Timer | undefined;
   private reopenTimer: Timer | undefined;
   private backoffMs: number;
   private stopped = true;
   private firmware: string | undefined;
   private lastFrameAt: number | null = null;
+  private lastSentAt = 0;
+  private readonly keepaliveMs: number;
   private readonly heartbeatTimeoutMs: number;
   private readonly ackTimeoutMs: number;
   private readonly retries: number;
@@ -82,6 +87,7 @@ export class BridgeLink {
     this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 3000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 250;
     this.retries = options.retries ?? 3;
+    this.keepaliveMs = options.keepaliveMs ?? 1000;
     this.reconnectMinMs = options.reconnectMinMs ?? 500;
     this.reconnectMaxMs = options.reconnectMaxMs ?? 10_000;
     this.backoffMs = this.reconnectMinMs;
@@ -163,6 +169,7 @@ export class BridgeLink {
     const port = this.port;
     if (port === undefined || !port.isOpen) return;
     this.counters.framesOut++;
+    this.lastSentAt = this.clock.monotonic();
     port.write(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), (err) => {
       if (err) this.log.warn({ bridge: this.path, err: err.message }, 'serial write failed');
     });
@@ -195,6 +202,7 @@ export class BridgeLink {
       this.log.info({ bridge: this.path }, 'serial port open; waiting for the bridge');
       this.armHeartbeat();
       this.send({ type: 'ping' });
+      this.armKeepalive();
     });
   }
 
@@ -205,6 +213,8 @@ export class BridgeLink {
     this.pending.clear();
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
+    this.keepaliveTimer?.cancel();
+    this.keepaliveTimer = undefined;
     this.setOnline(false, why);
     this.scheduleReopen();
   }
@@ -218,6 +228,22 @@ export class BridgeLink {
       this.reopenTimer = undefined;
       this.counters.reconnects++;
       this.open();
+    });
+  }
+
+  /**
+   * The bridge turns its relays off and shows amber when the host has been silent for 5 s
+   * (docs/firmware-bridge.md): an idle host PINGs every second so a healthy link never looks dead.
+   */
+  private armKeepalive(): void {
+    this.keepaliveTimer?.cancel();
+    this.keepaliveTimer = undefined;
+    if (this.stopped || this.port === undefined) return;
+    this.keepaliveTimer = this.clock.after(this.keepaliveMs, () => {
+      this.keepaliveTimer = undefined;
+      if (this.port === undefined || this.stopped) return;
+      if (this.clock.monotonic() - this.lastSentAt >= this.keepaliveMs) this.send({ type: 'ping' });
+      this.armKeepalive();
     });
   }
 
@@ -299,6 +325,8 @@ export class BridgeLink {
     this.reopenTimer = undefined;
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
+    this.keepaliveTimer?.cancel();
+    this.keepaliveTimer = undefined;
     for (const p of this.pending.values()) p.timer?.cancel();
     this.pending.clear();
     const port = this.port;
