@@ -3,6 +3,7 @@
  * is chosen by vendor/product id or path; when it is unplugged the input reports offline and polls for it
  * to come back. node-hid sits behind a two-function backend so tests can pass objects shaped like its HID.
  */
+import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
 import type * as NodeHidModule from 'node-hid';
@@ -77,7 +78,16 @@ export class HidInput implements CredentialSource {
   private find(): string | undefined {
     const { path, vendorId, productId } = this.options;
     const list = this.backend.devices();
-    if (path !== undefined) return list.some((d) => d.path === path) ? path : undefined;
+    if (path !== undefined) {
+      // A udev symlink (/dev/doorpass-hid-0) names the same device as node-hid's /dev/hidrawN.
+      let real = path;
+      try {
+        real = realpathSync(path);
+      } catch {
+        // not there (yet): compare as written
+      }
+      return list.find((d) => d.path === path || d.path === real)?.path;
+    }
     return list.find((d) => d.vendorId === vendorId && d.productId === productId && d.path !== undefined)
       ?.path;
   }

@@ -609,8 +609,18 @@ export function checkEnvironment(loaded: LoadedConfig): EnvironmentReport {
  * Where the daemon's status socket is: status.socket from the config, else systemd's RuntimeDirectory
  * (/run/doorpass), else the storage dir.
  */
-export function statusSocketPath(config: Config, env: NodeJS.ProcessEnv = process.env): string {
+export function statusSocketPath(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+  client = false,
+): string {
   if (config.status.socket !== undefined) return config.status.socket;
   const runtime = env.RUNTIME_DIRECTORY?.split(':')[0];
-  return path.join(runtime !== undefined && runtime !== '' ? runtime : config.storage.dir, 'doorpass.sock');
+  if (runtime !== undefined && runtime !== '') return path.join(runtime, 'doorpass.sock');
+  // `doorpass status` from a shell has no RUNTIME_DIRECTORY: find the service's socket where the unit puts it.
+  if (client && existsSync(SYSTEMD_STATUS_SOCKET)) return SYSTEMD_STATUS_SOCKET;
+  return path.join(config.storage.dir, 'doorpass.sock');
 }
+
+/** Where the systemd unit's RuntimeDirectory puts the status socket. */
+export const SYSTEMD_STATUS_SOCKET = '/run/doorpass/doorpass.sock';

@@ -208,7 +208,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--json', 'print the status document as JSON')
     .action(async (opts: { config?: string; json?: boolean }) => {
       const { config } = loadCfg(opts);
-      const socket = statusSocketPath(config, io.env);
+      const socket = statusSocketPath(config, io.env, true);
       let st: LocalStatus;
       try {
         st = (await readStatus(socket)) as LocalStatus;
