@@ -6,12 +6,13 @@
  *   rss.100k                                vs rss.empty
  *   decision.p50/p99/per_second             vs sqlite.lookup.*     (bare primary-key lookup, same hashes)
  *   access.p50/p99                          vs commit.p50/p99      (bare one-row durable commit)
+ *   startup.ready.100k                      vs startup.cli_version (spawn to "doorpass ready")
  *   bridge.key_to_relay.p50/p99             vs pty.echo.p50/p99    (bench/bridge.ts)
  *   mqtt.upload.events_per_second, sync.snapshot.100k, sync.revoke_to_deny.p50/p99   (bench/mqtt.ts)
  *
  * Deterministic where it can be: a fixed instant, a fixed credential key, seeded pass shapes and draws.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -146,7 +147,51 @@ function importPhase(store: SqlitePassStore, hasher: HmacHasher, dir: string): U
   return pairs;
 }
 
-function main(): void {
+/**
+ * `doorpass run` from spawn to "doorpass ready" with the 100k-pass database, against `doorpass --version`
+ * (Node start-up and loading the CLI) as the baseline: startup.ready.100k.
+ */
+async function startupPhase(dir: string): Promise<void> {
+  const cli = path.resolve(import.meta.dirname, '../src/cli/main.js');
+  const keyFile = path.join(dir, 'bench.key');
+  writeFileSync(keyFile, `${Buffer.alloc(32, 0x5a).toString('hex')}\n`, { mode: 0o600 });
+  const configFile = path.join(dir, 'bench.yaml');
+  writeFileSync(
+    configFile,
+    `site: { id: bench, timezone: ${ZONE} }\ndevice: { id: ${DEVICE} }\n` +
+      `storage: { dir: ${JSON.stringify(dir)}, credentialKeyFile: ${JSON.stringify(keyFile)} }\n` +
+      `doors: [ { id: lobby, relay: { type: log } } ]\ninputs: []\nlog: { level: info }\n`,
+  );
+  const time = (args: string[], until: RegExp | null): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const t0 = nowNs();
+      const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (until !== null && until.test(out)) {
+          const ms = (nowNs() - t0) / 1e6;
+          child.kill('SIGTERM');
+          resolve(ms);
+        }
+      });
+      child.on('error', reject);
+      child.on('exit', () => {
+        if (until === null) resolve((nowNs() - t0) / 1e6);
+        else if (!until.test(out)) reject(new Error(`doorpass run exited before ready: ${out}`));
+      });
+    });
+  const ready: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    bare.push(await time(['--version'], null));
+    ready.push(await time(['run', '--config', configFile], /doorpass ready/));
+  }
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? 0;
+  emit('startup.ready.100k', median(ready), 'ms', 'startup.cli_version', median(bare));
+}
+
+async function main(): Promise<void> {
   const started = nowNs();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'doorpass-bench-'));
   log(`temp dir ${dir}`);
@@ -323,6 +368,7 @@ function main(): void {
       percentile(commitSorted, 99) / 1e3,
     );
     log(`events journalled: ${store.counts().events}`);
+    await startupPhase(dir);
   } finally {
     store?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -330,6 +376,6 @@ function main(): void {
   }
 }
 
-main();
+await main();
 await benchBridge();
 await benchMqtt();
