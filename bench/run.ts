@@ -9,6 +9,7 @@
  *   startup.ready.100k                      vs startup.cli_version (spawn to "doorpass ready")
  *   bridge.key_to_relay.p50/p99             vs pty.echo.p50/p99    (bench/bridge.ts)
  *   mqtt.upload.events_per_second, sync.snapshot.100k, sync.revoke_to_deny.p50/p99   (bench/mqtt.ts)
+ *   qr.*: per-frame decode times, decode rates per distortion, fps, frame-to-relay   (bench/qr.ts)
  *
  * Deterministic where it can be: a fixed instant, a fixed credential key, seeded pass shapes and draws.
  */
@@ -34,6 +35,7 @@ import {
 } from './snapshot.js';
 import { benchBridge } from './bridge.js';
 import { benchMqtt } from './mqtt.js';
+import { benchQr } from './qr.js';
 import { emit, log, nowNs, percentile, Prng } from './stats.js';
 
 const PASSES = 100_000;
@@ -379,3 +381,4 @@ async function main(): Promise<void> {
 await main();
 await benchBridge();
 await benchMqtt();
+await benchQr();

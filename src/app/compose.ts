@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { BridgeInput, BridgeRelay, BridgeSensor } from '../adapters/bridge/devices.js';
 import { BridgeLink } from '../adapters/bridge/link.js';
+import { CameraInput } from '../adapters/camera/camera-input.js';
 import { ConsoleInput } from '../adapters/console-input.js';
 import {
   GpioRelayLine,
@@ -254,20 +255,24 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     const source: CredentialSource =
       input.type === 'console'
         ? new ConsoleInput((options.stdin ?? process.stdin) as NodeJS.ReadStream, log)
-        : input.type === 'bridge'
-          ? new BridgeInput(links.get(input.path) as BridgeLink, { wiegand: input.wiegand })
-          : new HidInput(
-              {
-                role: input.role,
-                reportId: input.reportId,
-                ...(input.vendorId !== undefined && { vendorId: input.vendorId }),
-                ...(input.productId !== undefined && { productId: input.productId }),
-                ...(input.path !== undefined && { path: input.path }),
-              },
-              hid,
-              clock,
-              log,
-            );
+        : input.type === 'camera'
+          ? new CameraInput(input, clock, log, {
+              ...(input.source.type === 'bridge' && { bridge: links.get(input.source.path) as BridgeLink }),
+            })
+          : input.type === 'bridge'
+            ? new BridgeInput(links.get(input.path) as BridgeLink, { wiegand: input.wiegand })
+            : new HidInput(
+                {
+                  role: input.role,
+                  reportId: input.reportId,
+                  ...(input.vendorId !== undefined && { vendorId: input.vendorId }),
+                  ...(input.productId !== undefined && { productId: input.productId }),
+                  ...(input.path !== undefined && { path: input.path }),
+                },
+                hid,
+                clock,
+                log,
+              );
     return new InputController(
       source,
       input.door,

@@ -84,7 +84,37 @@ const wiegandSchema = z
   })
   .default({ format: 'auto', mapping: 'data' });
 
+const fraction = z.number().min(0).max(1);
+const cameraSchema = z.strictObject({
+  type: z.literal('camera'),
+  door: id,
+  source: z.discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('command'),
+      /** argv, e.g. ["rpicam-vid", "-t", "0", "--codec", "yuv420", ...] or ["sh", "-c", "..."]. */
+      command: z.array(z.string().min(1)).min(1),
+      width: z.int().min(16).max(4096),
+      height: z.int().min(16).max(4096),
+      pixelFormat: z.enum(['gray', 'yuv420']).default('gray'),
+    }),
+    z.strictObject({ type: z.literal('bridge'), path: z.string().min(1) }),
+    z.strictObject({
+      type: z.literal('files'),
+      dir: z.string().min(1),
+      fps: z.number().positive().max(60).default(2),
+    }),
+  ]),
+  decoder: z.enum(['zxing', 'jsqr']).default('zxing'),
+  holdOffMs: z.int().min(0).max(600_000).default(3000),
+  roi: z.strictObject({ x: fraction, y: fraction, width: fraction, height: fraction }).optional(),
+  maxWidth: z.int().min(0).max(4096).default(0),
+  skipUnchanged: z.boolean().default(true),
+  invert: z.boolean().default(false),
+  stallMs: z.int().min(500).max(600_000).default(5000),
+});
+
 const inputSchema = z.discriminatedUnion('type', [
+  cameraSchema,
   z.strictObject({ type: z.literal('console'), door: id }),
   z.strictObject({
     type: z.literal('bridge'),
@@ -192,6 +222,22 @@ export interface LoadedConfig {
 
 /** Every key name the schema knows, for "did you mean". */
 const KNOWN_KEYS = [
+  'camera',
+  'source',
+  'command',
+  'width',
+  'height',
+  'pixelFormat',
+  'fps',
+  'decoder',
+  'holdOffMs',
+  'roi',
+  'x',
+  'y',
+  'maxWidth',
+  'skipUnchanged',
+  'invert',
+  'stallMs',
   'status',
   'socket',
   'mqtt',
@@ -395,6 +441,7 @@ export function parseConfig(text: string, file: string): Config {
   let consoles = 0;
   const bridgePaths = new Set<string>();
   const bridgeOfDoor = new Map<string, string>();
+  const cameraBridges: [number, unknown][] = [];
   rawInputs.forEach((inp, i) => {
     const door = valueAt(inp, ['door']);
     if (typeof door === 'string' && !doorIds.has(door)) {
@@ -422,6 +469,9 @@ export function parseConfig(text: string, file: string): Config {
         if (typeof door === 'string') bridgeOfDoor.set(door, bridgeOfDoor.get(door) ?? p);
       }
     }
+    if (valueAt(inp, ['type']) === 'camera' && valueAt(inp, ['source', 'type']) === 'bridge') {
+      cameraBridges.push([i, valueAt(inp, ['source', 'path'])]);
+    }
     if (valueAt(inp, ['type']) === 'hid') {
       const hasIds = valueAt(inp, ['vendorId']) !== undefined && valueAt(inp, ['productId']) !== undefined;
       if (!hasIds && valueAt(inp, ['path']) === undefined) {
@@ -432,6 +482,14 @@ export function parseConfig(text: string, file: string): Config {
       }
     }
   });
+  for (const [i, p] of cameraBridges) {
+    if (typeof p === 'string' && !bridgePaths.has(p)) {
+      add(
+        locate(doc.contents, ['inputs', i, 'source', 'path']),
+        `inputs[${i}].source.path: no bridge input with path ${p}`,
+      );
+    }
+  }
   // Bridge outputs and sensors need a bridge input on their path (or on their door when no path is given);
   // a GPIO line can serve one purpose only.
   const gpioUses = new Map<string, string>();
@@ -493,6 +551,11 @@ export function parseConfig(text: string, file: string): Config {
     ...(cfg.mqtt.keyFile !== undefined && { keyFile: rel(cfg.mqtt.keyFile) }),
   };
   const cloudCfg = cfg.cloud && { publicKeyFile: path.resolve(base, cfg.cloud.publicKeyFile) };
+  const inputs = cfg.inputs.map((inp) =>
+    inp.type === 'camera' && inp.source.type === 'files'
+      ? { ...inp, source: { ...inp.source, dir: path.resolve(base, inp.source.dir) } }
+      : inp,
+  );
   const statusCfg = cfg.status.socket !== undefined ? { socket: path.resolve(base, cfg.status.socket) } : {};
   const storage = {
     ...cfg.storage,
@@ -504,6 +567,7 @@ export function parseConfig(text: string, file: string): Config {
   return {
     ...cfg,
     storage,
+    inputs,
     status: statusCfg,
     ...(mqttCfg !== undefined && { mqtt: mqttCfg }),
     ...(cloudCfg !== undefined && { cloud: cloudCfg }),
