@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import QRCode from 'qrcode';
+import { Prng as BasePrng } from '../bench/stats.js';
 
 export interface Frame {
   readonly width: number;
@@ -32,28 +33,10 @@ export interface CorpusFrame extends Frame {
   readonly text: string | null;
 }
 
-/** mulberry32, the same PRNG as bench/stats.ts. */
-export class Prng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
+/** The benchmark's seeded PRNG (mulberry32, bench/stats.ts), with the draws the distortions need. */
+export class Prng extends BasePrng {
   range(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();
-  }
-
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
   }
 
   /** Standard normal (Box-Muller). */

@@ -117,7 +117,7 @@ export class HidInput implements CredentialSource {
     });
   }
 
-  private lost(why: string): void {
+  private closeDevice(): void {
     const dev = this.device;
     this.device = undefined;
     if (dev) {
@@ -128,6 +128,10 @@ export class HidInput implements CredentialSource {
         // already gone
       }
     }
+  }
+
+  private lost(why: string): void {
+    this.closeDevice();
     this.report(false, why);
     if (!this.stopped && this.pollTimer === undefined) {
       this.pollTimer = this.clock.after(this.options.pollMs ?? 2000, () => {
@@ -170,16 +174,7 @@ export class HidInput implements CredentialSource {
     this.stopped = true;
     this.pollTimer?.cancel();
     this.pollTimer = undefined;
-    const dev = this.device;
-    this.device = undefined;
-    if (dev) {
-      dev.removeAllListeners();
-      try {
-        dev.close();
-      } catch {
-        // already gone
-      }
-    }
+    this.closeDevice();
     return Promise.resolve();
   }
 }
