@@ -106,6 +106,7 @@ log: { level: silent }
     site.close();
     const daemon = startDaemon(loaded, { logger: createLogger('silent') });
     const port = await openPort(device);
+    port.on('error', (err: Error) => log(`bench bridge port: ${err.message}`));
     const deframer = new Deframer({ direction: 'host->bridge' });
     let seq = 0;
     const send = (m: BridgeMessage): void => {

@@ -22,7 +22,11 @@ export class FakeBridge {
   }[] = [];
   autoAck = true;
 
+  readonly errors: Error[] = [];
+
   private constructor(readonly port: SerialPort) {
+    // A write racing a close or an unplug fails with EBADF/EIO: recorded, never an uncaught exception.
+    port.on('error', (err: Error) => this.errors.push(err));
     port.on('data', (chunk: Buffer) => {
       for (const r of this.deframer.push(new Uint8Array(chunk))) {
         if (r.kind !== 'frame') continue;
@@ -53,11 +57,13 @@ export class FakeBridge {
   }
 
   send(message: BridgeMessage): void {
+    if (!this.port.isOpen) return;
     this.port.write(Buffer.from(encodeFrame(this.seq, message)));
     this.seq = nextSeq(this.seq);
   }
 
   raw(bytes: ArrayLike<number>): void {
+    if (!this.port.isOpen) return;
     this.port.write(Buffer.from(Array.from(bytes)));
   }
 
