@@ -3,10 +3,10 @@
 # Does its own set-up: installs npm dependencies if missing, builds, loads the demo passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-  echo "doorpass needs Node.js 20 or newer (Debian: apt-get install nodejs npm, or NodeSource)." >&2
-  exit 1
-fi
+# Build tools for the native modules (better-sqlite3, epoll) that npm ci compiles.
+# shellcheck source=apt-ensure.sh
+. scripts/apt-ensure.sh
+apt_ensure build-essential python3 libusb-1.0-0
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
 mkdir -p var

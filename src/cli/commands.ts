@@ -455,28 +455,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (url === undefined) throw usage('--url: missing (or give --config with an mqtt section)');
     if (site === undefined) throw usage('--site: missing (or give --config)');
     const m = cfg?.mqtt;
-    const pick = (a: string | undefined, b: string | undefined): { v?: string } => {
-      const v = a ?? b;
-      return v === undefined ? {} : { v };
-    };
-    const opt = <K extends string>(
-      k: K,
-      a: string | undefined,
-      b: string | undefined,
-    ): Partial<Record<K, string>> => {
-      const { v } = pick(a, b);
-      return v === undefined ? {} : ({ [k]: v } as Record<K, string>);
-    };
+    // An option on the command line wins over the same setting in the config's mqtt section.
     return {
       url,
       site,
       keyFile: o.key,
       stateFile: o.state,
-      ...opt('caFile', o.ca, m?.caFile),
-      ...opt('certFile', o.cert, m?.certFile),
-      ...opt('clientKeyFile', o.clientKey, m?.keyFile),
-      ...opt('username', o.username, m?.username),
-      ...opt('passwordFile', o.passwordFile, m?.passwordFile),
+      caFile: o.ca ?? m?.caFile,
+      certFile: o.cert ?? m?.certFile,
+      clientKeyFile: o.clientKey ?? m?.keyFile,
+      username: o.username ?? m?.username,
+      passwordFile: o.passwordFile ?? m?.passwordFile,
     };
   };
   cloud
