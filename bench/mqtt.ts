@@ -82,7 +82,7 @@ export async function benchMqtt(): Promise<void> {
     const privateKey = createPrivateKey(keys.privatePem);
     const publicKey = createPublicKey(keys.publicPem);
     const T = topics('bench', 'door-1');
-    const store = new SqlitePassStore(path.join(dir, 'd.db'));
+    const store = new SqlitePassStore(path.join(dir, 'd'));
     const hasher = new HmacHasher(Buffer.alloc(32, 5));
     const journal = new Journal(store, 'door-1', systemClock, quiet);
 
@@ -130,7 +130,7 @@ export async function benchMqtt(): Promise<void> {
     // 2. A 100k-pass snapshot received in parts, against importing the same passes in one call.
     const now = Date.parse('2026-05-06T08:00:00Z');
     const generated = generateSnapshot(100_000, now, 7);
-    const baseStore = new SqlitePassStore(path.join(dir, 'base.db'));
+    const baseStore = new SqlitePassStore(path.join(dir, 'base'));
     const b0 = nowNs();
     importSnapshot(
       baseStore,

@@ -438,7 +438,7 @@ class TimedLine implements RelayLine {
 /** A frame with a valid pass's code in (bridge FRAME) -> relay energised, through the real decision path. */
 async function endToEnd(naiveCodeMs: number): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'doorpass-bench-qr-'));
-  const store = new SqlitePassStore(path.join(dir, 'doorpass.db'), { synchronous: 'FULL' });
+  const store = new SqlitePassStore(path.join(dir, 'state'), { synchronous: 'FULL' });
   const listeners: ((m: BridgeToHostMessage) => void)[] = [];
   let input: InputController | undefined;
   try {

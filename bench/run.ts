@@ -8,8 +8,10 @@
  *   access.p50/p99                          vs commit.p50/p99      (bare one-row durable commit)
  *   startup.ready.100k                      vs startup.cli_version (spawn to "doorpass ready")
  *   bridge.key_to_relay.p50/p99             vs pty.echo.p50/p99    (bench/bridge.ts)
+ *   osdp.poll_rtt / osdp.card_to_relay      vs osdp.wire_time.*    (bench/osdp.ts)
  *   mqtt.upload.events_per_second, sync.snapshot.100k, sync.revoke_to_deny.p50/p99   (bench/mqtt.ts)
  *   qr.*: per-frame decode times, decode rates per distortion, fps, frame-to-relay   (bench/qr.ts)
+ *   bruteforce.*: keypad guesses an optimal attacker gets past the lockout, P(PIN found)  (bench/bruteforce.ts)
  *
  * Deterministic where it can be: a fixed instant, a fixed credential key, seeded pass shapes and draws.
  */
@@ -20,7 +22,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { HmacHasher } from '../src/adapters/hasher.js';
-import { DATABASE_FILE, SqlitePassStore } from '../src/adapters/sqlite/store.js';
+import { SqlitePassStore } from '../src/adapters/sqlite/store.js';
 import { AccessControl, type AccessAttempt } from '../src/app/access.js';
 import { importSnapshot, parseSnapshotShape } from '../src/app/import.js';
 import type { Decision } from '../src/core/decide.js';
@@ -34,6 +36,8 @@ import {
   type SampleCredential,
 } from './snapshot.js';
 import { benchBridge } from './bridge.js';
+import { benchOsdp } from './osdp.js';
+import { benchBruteForce } from './bruteforce.js';
 import { benchMqtt } from './mqtt.js';
 import { benchQr } from './qr.js';
 import { emit, log, nowNs, percentile, Prng } from './stats.js';
@@ -199,7 +203,7 @@ async function main(): Promise<void> {
   log(`temp dir ${dir}`);
   let store: SqlitePassStore | undefined;
   try {
-    store = new SqlitePassStore(path.join(dir, DATABASE_FILE), { synchronous: 'FULL' });
+    store = new SqlitePassStore(path.join(dir, 'state'), { synchronous: 'FULL' });
     const db = store.db;
     const hasher = new HmacHasher(Buffer.alloc(32, 0x5a));
     const zone = new Zone(ZONE);
@@ -223,7 +227,7 @@ async function main(): Promise<void> {
     );
     emit('rss.100k', rss100k, 'MiB', 'rss.empty', rssEmpty);
     const freshEmpty = freshProcessRssMiB(null);
-    const fresh100k = freshProcessRssMiB(store.file);
+    const fresh100k = freshProcessRssMiB(store.dir);
     if (freshEmpty !== undefined && fresh100k !== undefined) {
       log(
         `diagnostic: a fresh process is ${freshEmpty.toFixed(1)} MiB, ${fresh100k.toFixed(1)} MiB with the ` +
@@ -380,5 +384,7 @@ async function main(): Promise<void> {
 
 await main();
 await benchBridge();
+await benchOsdp();
 await benchMqtt();
 await benchQr();
+benchBruteForce();

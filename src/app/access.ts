@@ -2,12 +2,14 @@
  * The access pipeline's core step: credential -> decision -> (use count + event) in one transaction.
  * The relay is told to open only after this returns a committed grant.
  */
+import type { UntrustedClock } from '../core/clock-trust.js';
 import { decide, type CredentialType, type Decision, type DenyReason } from '../core/decide.js';
 import type { AccessEvent } from '../core/events.js';
 import type { Zone } from '../core/zone.js';
 import { normalizeCredential } from '../protocol/pass.js';
 import type { CredentialHasher, PassStore } from '../ports/store.js';
 import { UlidFactory } from './ids.js';
+import type { StorageGuard } from './storage.js';
 
 export interface AccessAttempt {
   readonly type: CredentialType;
@@ -35,6 +37,12 @@ export class AccessControl {
     private readonly ids: UlidFactory = new UlidFactory(),
   ) {}
 
+  /**
+   * The daemon's clock guard: returns the untrusted-clock policy while the wall clock is untrusted, undefined
+   * while it is trusted. Unset (one-shot commands): the clock is taken as trusted.
+   */
+  clockTrust: (() => UntrustedClock | undefined) | undefined;
+
   /** Decides without counting a use or writing an event (`check --dry-run`). */
   evaluate(attempt: AccessAttempt): Decision {
     return this.decideNow(attempt);
@@ -50,25 +58,48 @@ export class AccessControl {
       door: attempt.door,
       now: attempt.now,
       zone: this.zone,
+      clock: this.clockTrust?.(),
     });
   }
 
+  /**
+   * The daemon's storage guard (app/storage.ts): while the journal cannot be written, attempts are decided
+   * from the cache under storage.writeFailurePolicy and their events buffered. Unset (one-shot commands): a
+   * write failure throws.
+   */
+  storage: StorageGuard | undefined;
+
   /** Decides, and for a grant counts one use on this device, journalling the event in the same transaction. */
   attempt(attempt: AccessAttempt): AccessOutcome {
-    return this.store.atomically(() => {
-      const decision = this.decideNow(attempt);
-      if (decision.granted) this.store.countUse(decision.passId, this.deviceId);
-      const event = this.eventFor(attempt, decision);
-      this.store.appendEvent(event);
-      return { decision, event };
-    });
+    const guard = this.storage;
+    if (guard !== undefined && !guard.ready()) return this.degraded(attempt, guard);
+    try {
+      return this.store.atomically(() => {
+        const decision = this.decideNow(attempt);
+        if (decision.granted) this.store.countUse(decision.passId, this.deviceId);
+        const event = this.eventFor(attempt, decision);
+        this.store.appendEvent(event);
+        return { decision, event };
+      });
+    } catch (err) {
+      if (guard === undefined || !guard.failed(err)) throw err;
+      return this.degraded(attempt, guard);
+    }
+  }
+
+  private degraded(attempt: AccessAttempt, guard: StorageGuard): AccessOutcome {
+    return guard.decideDegraded(
+      () => this.decideNow(attempt),
+      (d) => this.eventFor(attempt, d),
+    );
   }
 
   /** Journals a denial decided before any lookup (e.g. locked_out); the credential is not looked at. */
   recordDenial(attempt: AccessAttempt, reason: DenyReason): AccessOutcome {
     const decision: Decision = { granted: false, reason, passId: null };
     const event = this.eventFor(attempt, decision);
-    this.store.appendEvent(event);
+    if (this.storage !== undefined) this.storage.append(event);
+    else this.store.appendEvent(event);
     return { decision, event };
   }
 

@@ -26,6 +26,12 @@ export type RejectReason =
 
 export class CloudAgent {
   readonly rejected: Partial<Record<RejectReason, number>> = {};
+  /**
+   * Whether the wall clock is trusted (the clock guard). A remote unlock's expiry is a time-bound decision:
+   * while the clock is not trusted an old signed unlock whose id was forgotten could run again, so it is
+   * refused with error "clock_untrusted". Ping and resync do not depend on the time and still run.
+   */
+  clockTrusted: () => boolean = () => true;
   private statusTimer: ReturnType<Clock['after']> | undefined;
   private lastStatus = '';
 
@@ -127,6 +133,7 @@ export class CloudAgent {
         this.sync.requestResync(true);
         return { id: cmd.id, ok: true };
       case 'unlock': {
+        if (!this.clockTrusted()) return { id: cmd.id, ok: false, error: 'clock_untrusted' };
         const door = cmd.door === undefined ? undefined : this.doors.get(cmd.door);
         if (door === undefined)
           return { id: cmd.id, ok: false, error: `unknown door ${JSON.stringify(cmd.door ?? null)}` };

@@ -8,6 +8,9 @@ import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import { BridgeInput, BridgeRelay, BridgeSensor } from '../adapters/bridge/devices.js';
 import { BridgeLink } from '../adapters/bridge/link.js';
+import { OsdpBus, type KeyInstallRecord } from '../adapters/osdp/bus.js';
+import { OsdpReaderInput, OsdpRelay, OsdpSensor } from '../adapters/osdp/devices.js';
+import { readScbk } from '../adapters/osdp/keys.js';
 import { CameraInput } from '../adapters/camera/camera-input.js';
 import { ConsoleInput } from '../adapters/console-input.js';
 import {
@@ -22,20 +25,23 @@ import { HidInput, nodeHidBackend, type HidBackend } from '../adapters/hid-input
 import { LogRelayLine } from '../adapters/log-relay.js';
 import { MqttCloudLink } from '../adapters/mqtt/link.js';
 import { systemdNotifier, type Notifier } from '../adapters/sd-notify.js';
+import { buildTime, timesyncProbe } from '../adapters/clock-sync.js';
 import { StatusServer } from '../adapters/status-socket.js';
 export { readStatus } from '../adapters/status-socket.js';
 import { loadPublicKey } from '../adapters/mqtt/signature.js';
-import { DATABASE_FILE, SqlitePassStore } from '../adapters/sqlite/store.js';
+import { SqlitePassStore } from '../adapters/sqlite/store.js';
 import { DoorpassError, ErrorCode } from '../core/errors.js';
 import { Zone } from '../core/zone.js';
 import { DEFAULT_KEYPAD } from '../core/keypad.js';
 import { DEFAULT_LOCKOUT } from '../core/lockout.js';
 import type { Clock, CredentialSource, DoorSensor, Logger, Relay } from '../ports/io.js';
-import type { PassStore } from '../ports/store.js';
+import type { PassStore, StoreFileHealth, StoreIncident } from '../ports/store.js';
+import { UlidFactory } from './ids.js';
+import { journalIncidents, StorageGuard, type StorageStatus } from './storage.js';
 import { AccessControl } from './access.js';
 import { statusSocketPath, type Config, type GpioLineSpec, type LoadedConfig } from './config.js';
 import { DoorController } from './door-controller.js';
-import { InputController } from './input-controller.js';
+import { InputController, type LockoutPersistence } from './input-controller.js';
 import { Journal } from './journal.js';
 import { CloudAgent } from './cloud.js';
 import { PassSync } from './sync.js';
@@ -45,6 +51,7 @@ import { topics, type DeviceStatus } from '../protocol/mqtt.js';
 const OFFLINE_STATUS = JSON.stringify({ online: false });
 import { AccessPipeline } from './pipeline.js';
 import { RelayPulse, systemClock } from './relay.js';
+import { ClockGuard, type ClockStatus, type NtpStatusSource } from './clock-guard.js';
 
 export interface Site {
   readonly config: Config;
@@ -52,6 +59,8 @@ export interface Site {
   readonly hasher: HmacHasher;
   readonly zone: Zone;
   readonly access: AccessControl;
+  /** Store files found corrupt at open (moved aside, recreated, journalled). */
+  readonly incidents: readonly StoreIncident[];
   close(): void;
 }
 
@@ -59,8 +68,12 @@ export function credentialKeyFile(config: Config): string {
   return config.storage.credentialKeyFile ?? path.join(config.storage.dir, 'credential.key');
 }
 
-/** Opens the database and the credential key named by the config (creating both on first use). */
-export function openSite(loaded: LoadedConfig): Site {
+/**
+ * Opens the database and the credential key named by the config (creating both on first use).
+ * `integrityCheck` runs PRAGMA quick_check on both files (~0.3 s per 100k passes here): the daemon does at
+ * start; one-shot commands skip it (a file that is not a database is still caught, and moved aside).
+ */
+export function openSite(loaded: LoadedConfig, opts: { integrityCheck?: boolean } = {}): Site {
   const { config } = loaded;
   try {
     mkdirSync(config.storage.dir, { recursive: true, mode: 0o750 });
@@ -72,11 +85,14 @@ export function openSite(loaded: LoadedConfig): Site {
   }
   // The key is generated only in the storage dir; a key file the config names must already exist.
   const key = loadOrCreateKey(credentialKeyFile(config), config.storage.credentialKeyFile === undefined);
-  const store = new SqlitePassStore(path.join(config.storage.dir, DATABASE_FILE));
+  const store = new SqlitePassStore(config.storage.dir, { integrityCheck: opts.integrityCheck ?? false });
+  const incidents = store.takeIncidents();
+  const ids = new UlidFactory();
+  journalIncidents(store, config.device.id, ids, incidents, Date.now());
   const hasher = new HmacHasher(key);
   const zone = new Zone(config.site.timezone);
-  const access = new AccessControl(store, hasher, zone, config.device.id);
-  return { config, store, hasher, zone, access, close: () => store.close() };
+  const access = new AccessControl(store, hasher, zone, config.device.id, ids);
+  return { config, store, hasher, zone, access, incidents, close: () => store.close() };
 }
 
 export function createLogger(
@@ -110,6 +126,10 @@ export interface DaemonOptions {
   /** doorpass's version, for the status message. */
   readonly version?: string;
   readonly notifier?: Notifier;
+  /** Asks whether the clock is NTP-synchronised (default: systemd-timesyncd's flag file, then timedatectl). */
+  readonly ntp?: NtpStatusSource;
+  /** The build time, a weak floor for the clock (default: this build's file time; null: none). */
+  readonly buildTime?: number | null;
 }
 
 export interface LocalStatus {
@@ -130,8 +150,17 @@ export interface LocalStatus {
   readonly doors: readonly { id: string; state: 'unknown' | 'closed' | 'open' | 'held open' | 'forced' }[];
   readonly broker: { configured: boolean; connected: boolean; url: string | null; lastError: string | null };
   readonly sync: { seq: number; lastAppliedAt: string | null; rejected: Record<string, number> };
+  /** Per serial bridge: frames received and bytes runs discarded, by reason (bad_crc, oversize, ...). */
+  readonly bridges: readonly { path: string; framesIn: number; discarded: Record<string, number> }[];
   readonly passes: { active: number; total: number };
   readonly outbox: { depth: number; dropped: number; uploaded: number };
+  /** The journal's writability (disk full, read-only) and the buffer kept meanwhile. */
+  readonly storage: Omit<StorageStatus, 'since'> & { since: string | null };
+  /** The pass cache and the journal: 'rebuilt' after corruption (the cache: until resynced). */
+  readonly cache: Omit<StoreFileHealth, 'since'> & { since: string | null };
+  readonly journal: Omit<StoreFileHealth, 'since'> & { since: string | null };
+  /** Whether the wall clock is trusted for time-bound decisions, and if not why (clock-guard.ts). */
+  readonly clock: ClockStatus;
   readonly recent: readonly {
     at: string;
     door: string;
@@ -171,9 +200,25 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
   const { config } = loaded;
   const log = options.logger ?? createLogger(options.logLevel ?? config.log.level);
   const clock = options.clock ?? systemClock;
-  const site = openSite(loaded);
+  const site = openSite(loaded, { integrityCheck: true });
   const journal = new Journal(site.store, config.device.id, clock, log);
-  const access = new AccessControl(site.store, site.hasher, site.zone, config.device.id, journal.ids);
+  const storage = new StorageGuard(site.store, config.device.id, journal.ids, clock, log, {
+    policy: config.storage.writeFailurePolicy,
+    maxPending: config.storage.maxPendingEvents,
+    retryMs: config.storage.writeRetryMs,
+  });
+  storage.logIncidents(site.incidents);
+  journal.storage = storage;
+  // Through the guard's view, uses held in memory while the journal cannot be written count too.
+  const access = new AccessControl(storage.view, site.hasher, site.zone, config.device.id, journal.ids);
+  access.storage = storage;
+  const clockGuard = new ClockGuard(site.store, journal, clock, log, {
+    policy: config.clock.untrustedPolicy,
+    nonExpiringMinDays: config.clock.nonExpiringMinDays,
+    buildTime: options.buildTime === undefined ? buildTime() : options.buildTime,
+    ntp: options.ntp ?? timesyncProbe(),
+  });
+  access.clockTrust = () => clockGuard.untrusted();
   let gpioFactory = options.gpio;
   const gpio = (): GpioFactory => (gpioFactory ??= onoffFactory());
   const gpioLine = (spec: GpioLineSpec, what: string): number =>
@@ -195,10 +240,51 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     return link;
   };
 
+  // One OSDP bus per RS-485 line, shared by its readers' inputs, relays and sensors (docs/osdp.md).
+  const osdpBuses = new Map<string, OsdpBus>();
+  const osdpKeyRecord = (busPath: string): KeyInstallRecord => ({
+    installed: (address) => site.store.getMeta(`osdp.keyset.${busPath}.${address}`) !== undefined,
+    record: (address) =>
+      site.store.setMeta(`osdp.keyset.${busPath}.${address}`, new Date(clock.now()).toISOString()),
+  });
+  const osdpFor = (address: number, explicit: string | undefined, what: string): OsdpBus => {
+    const hits = config.inputs.flatMap((inp) =>
+      inp.type === 'osdp' &&
+      (explicit === undefined || inp.path === explicit) &&
+      inp.readers.some((rd) => rd.address === address)
+        ? [inp.path]
+        : [],
+    );
+    const bus = hits.length === 1 && hits[0] !== undefined ? osdpBuses.get(hits[0]) : undefined;
+    if (bus === undefined)
+      throw new DoorpassError(
+        ErrorCode.ConfigInvalid,
+        `${what}: no single OSDP reader at address ${address}`,
+      );
+    return bus;
+  };
+
   const doors = new Map<string, DoorController>();
   const sensors: DoorSensor[] = [];
   const built: { close(): void }[] = [];
   try {
+    config.inputs.forEach((input, i) => {
+      if (input.type !== 'osdp') return;
+      const readers = input.readers.map((rd, j) => ({
+        address: rd.address,
+        secure: rd.secure,
+        installKey: rd.installKey,
+        ...(rd.keyFile !== undefined && {
+          scbk: readScbk(rd.keyFile, `inputs[${i}].readers[${j}].keyFile`),
+        }),
+      }));
+      const bus = new OsdpBus(
+        { path: input.path, baudRate: input.baudRate, readers, keyRecord: osdpKeyRecord(input.path) },
+        clock,
+        log,
+      );
+      osdpBuses.set(input.path, bus);
+    });
     config.doors.forEach((door, i) => {
       const what = `doors[${i}]`;
       const r = door.relay;
@@ -210,7 +296,9 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
                 new GpioRelayLine(gpio(), gpioLine(r.line, `${what}.relay`), r.activeLow, `${what}.relay`),
                 clock,
               )
-            : new BridgeRelay(linkFor(door.id, r.path, `${what}.relay`), r.channel);
+            : r.type === 'bridge'
+              ? new BridgeRelay(linkFor(door.id, r.path, `${what}.relay`), r.channel)
+              : new OsdpRelay(osdpFor(r.reader, r.path, `${what}.relay`), r.reader, r.output);
       const controller = new DoorController(
         door.id,
         relay,
@@ -227,7 +315,9 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
         const name = `${what}.${key}`;
         return c.type === 'gpio'
           ? new GpioSensor(gpio(), gpioLine(c.line, name), c.activeLow, c.debounceMs, name, log)
-          : new BridgeSensor(linkFor(door.id, c.path, name), c.input, c.activeLow);
+          : c.type === 'bridge'
+            ? new BridgeSensor(linkFor(door.id, c.path, name), c.input, c.activeLow)
+            : new OsdpSensor(osdpFor(c.reader, c.path, name), c.reader, c.input, c.activeLow);
       };
       const contact = sensor('contact');
       if (contact) {
@@ -250,8 +340,17 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
   }
 
   const pipeline = new AccessPipeline(access, doors, clock, log);
+  // Lockouts survive a restart or a power cut (kept in the journal database's meta table).
+  const lockoutPersistence: LockoutPersistence = {
+    load: (key) => site.store.getMeta(key),
+    save: (key, value) => site.store.setMeta(key, value),
+  };
   const hid = options.hid ?? nodeHidBackend();
-  const inputs: InputController[] = config.inputs.map((input) => {
+  const keypadConfig = { ...DEFAULT_KEYPAD, ...config.keypad };
+  const lockoutConfig = { ...DEFAULT_LOCKOUT, ...config.lockout };
+  // OSDP buses carry one input per reader: they are added below.
+  const oneDoorInputs = config.inputs.flatMap((input) => (input.type === 'osdp' ? [] : [input]));
+  const inputs: InputController[] = oneDoorInputs.map((input) => {
     const source: CredentialSource =
       input.type === 'console'
         ? new ConsoleInput((options.stdin ?? process.stdin) as NodeJS.ReadStream, log)
@@ -285,8 +384,47 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
         ...DEFAULT_LOCKOUT,
         ...config.lockout,
       },
+      lockoutPersistence,
     );
   });
+  // Each OSDP reader is an input of its own door; its tamper and power reports are journalled.
+  for (const input of config.inputs) {
+    if (input.type !== 'osdp') continue;
+    const bus = osdpBuses.get(input.path) as OsdpBus;
+    for (const rd of input.readers) {
+      const source = new OsdpReaderInput(bus, rd.address, { wiegand: input.wiegand });
+      source.onCondition((c) => {
+        const detail =
+          c.kind === 'tamper'
+            ? c.active
+              ? 'tamper'
+              : 'tamper cleared'
+            : c.active
+              ? 'power failure'
+              : 'power restored';
+        log.warn({ source: source.name, door: rd.door, detail }, 'OSDP reader report');
+        journal.append({
+          type: c.kind === 'tamper' ? 'input.tamper' : 'input.power',
+          source: source.name,
+          door: rd.door,
+          detail,
+        });
+      });
+      inputs.push(
+        new InputController(
+          source,
+          rd.door,
+          pipeline,
+          journal,
+          clock,
+          log,
+          keypadConfig,
+          lockoutConfig,
+          lockoutPersistence,
+        ),
+      );
+    }
+  }
   // A door's alarm sounds on the inputs at that door that have a beeper.
   for (const [doorId, door] of doors) {
     const at = inputs.filter((i) => i.door === doorId);
@@ -321,6 +459,15 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
         { open: d.snapshot.open, forced: d.snapshot.forced, heldOpen: d.snapshot.heldAlarm },
       ]),
     ),
+    clock: clockGuard.status(),
+    storage: ((st, health) => ({
+      writable: st.writable,
+      since: st.since === null ? null : new Date(st.since).toISOString(),
+      pendingEvents: st.pendingEvents,
+      droppedEvents: st.droppedEvents,
+      cache: health.cache.state,
+      journal: health.journal.state,
+    }))(storage.status(), site.store.health()),
     ...(cloud && {
       rejected: cloud.agent.rejected,
       passesRejected: cloud.sync.counters.passesRejected,
@@ -372,13 +519,19 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     });
     const agent = new CloudAgent(link, t, sync, site.store, doors, journal, clock, log, status);
     link.onReject = (reason, topic, detail) => agent.reject(reason, topic, detail);
+    agent.clockTrusted = () => clockGuard.untrusted() === undefined;
     journal.onAppend = () => uploader.kick();
     pipeline.onDecision = () => uploader.kick();
     cloud = { link, sync, uploader, agent };
+    storage.onAppend = () => uploader.kick();
+    storage.onCacheRebuilt = () => sync.requestResync(true);
+    // A cache rebuilt after corruption (now or by an earlier run) asks for everything (have = 0).
+    if (site.store.health().cache.state === 'rebuilt') sync.requestResync(true);
     agent.start();
     uploader.start();
     link.start();
   }
+  clockGuard.start();
   for (const input of inputs) input.source.start(input);
   const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
   const localStatus = (): LocalStatus => {
@@ -422,12 +575,23 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
           Object.entries(cloud?.agent.rejected ?? {}).map(([k, v]) => [k, v ?? 0]),
         ),
       },
+      bridges: [...links].map(([path, l]) => ({
+        path,
+        framesIn: l.counters.framesIn,
+        discarded: Object.fromEntries(Object.entries(l.counters.discarded).map(([k, v]) => [k, v ?? 0])),
+      })),
       passes: { active: site.store.activeCount(now), total: counts.passes },
       outbox: {
         depth: site.store.outboxDepth(),
         dropped: cloud?.uploader.counters.dropped ?? 0,
         uploaded: cloud?.uploader.counters.uploaded ?? 0,
       },
+      storage: { ...storage.status(), since: iso(storage.status().since) },
+      ...((h) => ({
+        cache: { ...h.cache, since: iso(h.cache.since) },
+        journal: { ...h.journal, since: iso(h.journal.since) },
+      }))(site.store.health()),
+      clock: clockGuard.status(),
       recent: pipeline.recent.map((r) => ({ ...r, at: new Date(r.at).toISOString() })),
     };
   };
@@ -446,7 +610,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
   const statusLine = setInterval(() => {
     const st = localStatus();
     notifier.status(
-      `${st.inputs.filter((i) => i.online).length}/${st.inputs.length} inputs online; broker ${st.broker.configured ? (st.broker.connected ? 'connected' : 'offline') : 'not configured'}; outbox ${st.outbox.depth}`,
+      `${st.inputs.filter((i) => i.online).length}/${st.inputs.length} inputs online; broker ${st.broker.configured ? (st.broker.connected ? 'connected' : 'offline') : 'not configured'}; outbox ${st.outbox.depth}${st.clock.trusted ? '' : `; clock untrusted (${st.clock.reason})`}`,
     );
   }, 30_000);
   const counts0 = site.store.counts();
@@ -500,6 +664,8 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
             payload: OFFLINE_STATUS,
           });
         }
+        clockGuard.stop();
+        storage.stop();
         site.close();
         log.info({ decisions: pipeline.decisionCount }, 'doorpass stopped');
       })()),

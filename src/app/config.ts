@@ -6,7 +6,7 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { z } from 'zod';
 import { DoorpassError, ErrorCode } from '../core/errors.js';
 import { isValidTimeZone } from '../core/zone.js';
@@ -46,6 +46,15 @@ const relaySchema = z.discriminatedUnion('type', [
     /** The bridge's serial path; defaults to the bridge input attached to this door. */
     path: z.string().min(1).optional(),
   }),
+  z.strictObject({
+    type: z.literal('osdp'),
+    /** An output of the OSDP reader at this address (docs/osdp.md): it times the pulse itself. */
+    reader: z.int().min(0).max(126),
+    output: z.int().min(0).max(255),
+    pulseMs,
+    /** The OSDP bus's serial path; needed only when two buses have a reader at this address. */
+    path: z.string().min(1).optional(),
+  }),
 ]);
 
 /** A door contact or exit button: on a GPIO line, or an INPUT of the serial bridge. */
@@ -59,6 +68,14 @@ const sensorSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('bridge'),
+    input: z.int().min(0).max(255),
+    activeLow: z.boolean().default(false),
+    path: z.string().min(1).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('osdp'),
+    /** An input of the OSDP reader at this address (its ISTATR reports). */
+    reader: z.int().min(0).max(126),
     input: z.int().min(0).max(255),
     activeLow: z.boolean().default(false),
     path: z.string().min(1).optional(),
@@ -135,6 +152,27 @@ const inputSchema = z.discriminatedUnion('type', [
     /** Reports carry a leading report-ID byte. */
     reportId: z.boolean().default(false),
   }),
+  z.strictObject({
+    /** OSDP readers on one RS-485 line (docs/osdp.md). */
+    type: z.literal('osdp'),
+    path: z.string().min(1),
+    baudRate: z.union([9600, 19200, 38400, 57600, 115200].map((b) => z.literal(b))).default(9600),
+    readers: z
+      .array(
+        z.strictObject({
+          address: z.int().min(0).max(126),
+          door: id,
+          /** Secure channel required (default); false drives the reader in plain mode. */
+          secure: z.boolean().default(true),
+          /** A file holding the reader's secure channel key (32 hex digits, mode 0600). */
+          keyFile: z.string().min(1).optional(),
+          /** Install keyFile's key with KEYSET over the default key SCBK-D, once (logged, recorded). */
+          installKey: z.boolean().default(false),
+        }),
+      )
+      .min(1, { error: 'expected at least one reader' }),
+    wiegand: wiegandSchema,
+  }),
 ]);
 
 export const configSchema = z.strictObject({
@@ -151,6 +189,16 @@ export const configSchema = z.strictObject({
     dir: z.string().min(1),
     /** File holding the credential hashing key; generated as <dir>/credential.key when absent. */
     credentialKeyFile: z.string().min(1).optional(),
+    /**
+     * When the journal cannot be written (disk full, read-only): deny-limited (default) denies passes with
+     * a use limit (store_unavailable) and grants the rest; deny-all denies every credential; allow-all
+     * grants as the cache says, counting uses in memory until they can be written.
+     */
+    writeFailurePolicy: z.enum(['deny-limited', 'deny-all', 'allow-all']).default('deny-limited'),
+    /** Events kept in memory while the journal cannot be written (the oldest are dropped beyond it). */
+    maxPendingEvents: z.int().min(10).max(100_000).default(1000),
+    /** How often writing the journal is retried while it fails. */
+    writeRetryMs: z.int().min(100).max(600_000).default(5000),
   }),
   doors: z.array(doorSchema).min(1, { error: 'expected at least one door' }),
   inputs: z.array(inputSchema).default([]),
@@ -163,7 +211,7 @@ export const configSchema = z.strictObject({
       windowMs: z.int().min(1000).default(60_000),
       lockMs: z.int().min(1000).default(60_000),
       maxLockMs: z.int().min(1000).default(86_400_000),
-      resetAfterMs: z.int().min(1000).default(86_400_000),
+      resetAfterMs: z.int().min(1000).default(2_592_000_000),
       maxConsecutive: z.int().min(1).max(1000).default(20),
     })
     .default({
@@ -171,9 +219,16 @@ export const configSchema = z.strictObject({
       windowMs: 60_000,
       lockMs: 60_000,
       maxLockMs: 86_400_000,
-      resetAfterMs: 86_400_000,
+      resetAfterMs: 2_592_000_000,
       maxConsecutive: 20,
     }),
+  /** What time-bound decisions do while the wall clock is untrusted (docs/reliability.md, "Clock trouble"). */
+  clock: z
+    .strictObject({
+      untrustedPolicy: z.enum(['deny', 'allow-non-expiring']).default('allow-non-expiring'),
+      nonExpiringMinDays: z.int().min(1).max(3660).default(180),
+    })
+    .default({ untrustedPolicy: 'allow-non-expiring', nonExpiringMinDays: 180 }),
   /** The local status socket `doorpass status` reads (a unix socket guarded by file permissions). */
   status: z.strictObject({ socket: z.string().min(1).optional() }).default({}),
   /** The cloud's broker. Without it the door runs stand-alone (passes from `passes import`). */
@@ -276,9 +331,18 @@ const KNOWN_KEYS = [
   'vendorId',
   'productId',
   'reportId',
+  'readers',
+  'address',
+  'secure',
+  'installKey',
+  'reader',
+  'output',
   'keypad',
   'timeoutMs',
   'lockout',
+  'clock',
+  'untrustedPolicy',
+  'nonExpiringMinDays',
   'maxConsecutive',
   'maxFailures',
   'windowMs',
@@ -323,6 +387,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function suggest(key: string): string {
+  if (key.length > 64) return ''; // no known key is that long; spares an edit distance over a huge key
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of KNOWN_KEYS) {
@@ -380,13 +445,40 @@ function valueAt(root: unknown, segments: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/** Larger is no config (a site with dozens of doors fits in a few KB): refused before parsing. */
+const MAX_CONFIG_CHARS = 1_000_000;
+
+/** Offset of the first key repeated within one map (YAML forbids it), in one pass with a Set per map. */
+function duplicateKeyAt(root: unknown): number | undefined {
+  const stack: unknown[] = [root];
+  for (let node = stack.pop(); stack.length > 0 || node !== undefined; node = stack.pop()) {
+    if (isSeq(node)) for (const item of node.items) stack.push(item);
+    if (!isMap(node)) continue;
+    const seen = new Set<unknown>();
+    for (const pair of node.items) {
+      const key: unknown = isScalar(pair.key) ? pair.key.value : pair.key;
+      if (seen.has(key)) return (pair.key as Node | null)?.range?.[0] ?? 0;
+      seen.add(key);
+      stack.push(pair.value);
+    }
+  }
+  return undefined;
+}
+
 /**
  * Parses and validates config text. Throws a DoorpassError (config.invalid) whose details hold one line per
  * problem: `FILE:LINE:COL: key.path: message`.
  */
 export function parseConfig(text: string, file: string): Config {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (text.length > MAX_CONFIG_CHARS) {
+    throw new DoorpassError(ErrorCode.ConfigInvalid, `${file} is not a doorpass config`, [
+      `${file}: ${text.length} characters; a config file is at most ${MAX_CONFIG_CHARS}`,
+    ]);
+  }
+  // uniqueKeys: false, and duplicateKeyAt() below instead: yaml's own check compares every pair of keys of a
+  // map, so a file of 100,000 keys took minutes.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const where = (offset: number | undefined): string => {
     if (offset === undefined) return file;
     const { line, col } = lineCounter.linePos(offset);
@@ -399,19 +491,40 @@ export function parseConfig(text: string, file: string): Config {
       doc.errors.map((e) => `${where(e.pos[0])}: ${e.message.split('\n')[0] ?? ''}`),
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    const duplicate = duplicateKeyAt(doc.contents);
+    if (duplicate !== undefined) {
+      throw new DoorpassError(ErrorCode.ConfigInvalid, `${file} is not valid YAML`, [
+        `${where(duplicate)}: Map keys must be unique`,
+      ]);
+    }
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    if (e instanceof DoorpassError) throw e;
+    // yaml throws a plain ReferenceError for an alias bomb ("billion laughs": aliases expanding past
+    // maxAliasCount) and a RangeError when nesting exhausts the stack: both are a bad file, not a crash.
+    throw new DoorpassError(ErrorCode.ConfigInvalid, `${file} is not valid YAML`, [
+      `${file}: ${(e as Error).message}`,
+    ]);
+  }
   const problems: { at: number; text: string }[] = [];
   const add = (offset: number | undefined, text: string): void => {
-    problems.push({ at: offset ?? -1, text: `${where(offset)}: ${text}` });
+    // A hostile file (a megabyte key or value) must not make a megabyte error line.
+    const clipped = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+    problems.push({ at: offset ?? -1, text: `${where(offset)}: ${clipped}` });
   };
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
     for (const issue of result.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const k of issue.keys) {
+        // The first 20 only: locating each key scans its map, so thousands of them would be quadratic.
+        for (const k of issue.keys.slice(0, 20)) {
           const p = keyPath([...issue.path, k]);
           add(locate(doc.contents, issue.path, k), `${p}: unknown key${suggest(k)}`);
         }
+        if (issue.keys.length > 20)
+          add(locate(doc.contents, issue.path), `${issue.keys.length - 20} more unknown keys`);
         continue;
       }
       const p = keyPath(issue.path) || '(top level)';
@@ -482,6 +595,49 @@ export function parseConfig(text: string, file: string): Config {
       }
     }
   });
+  // OSDP buses: each reader's door exists, one address per bus, a secure reader has its key file.
+  const osdpReaders: { path: unknown; address: unknown }[] = [];
+  rawInputs.forEach((inp, i) => {
+    if (valueAt(inp, ['type']) !== 'osdp') return;
+    const p = valueAt(inp, ['path']);
+    if (typeof p === 'string' && (bridgePaths.has(p) || osdpReaders.some((r) => r.path === p))) {
+      add(locate(doc.contents, ['inputs', i, 'path']), `inputs[${i}].path: ${p} is used by another input`);
+    }
+    const readers = valueAt(inp, ['readers']);
+    if (!Array.isArray(readers)) return;
+    const seen = new Set<unknown>();
+    readers.forEach((rd: unknown, j) => {
+      const where = `inputs[${i}].readers[${j}]`;
+      const door = valueAt(rd, ['door']);
+      if (typeof door === 'string' && !doorIds.has(door)) {
+        add(
+          locate(doc.contents, ['inputs', i, 'readers', j, 'door']),
+          `${where}.door: no door "${door}" (expected one of: ${[...doorIds].join(', ')})`,
+        );
+      }
+      const address = valueAt(rd, ['address']);
+      if (seen.has(address)) {
+        add(
+          locate(doc.contents, ['inputs', i, 'readers', j, 'address']),
+          `${where}.address: two readers at address ${String(address)} on one bus`,
+        );
+      }
+      seen.add(address);
+      osdpReaders.push({ path: p, address });
+      if (valueAt(rd, ['secure']) !== false && valueAt(rd, ['keyFile']) === undefined) {
+        add(
+          locate(doc.contents, ['inputs', i, 'readers', j]),
+          `${where}: a secure reader needs keyFile (its secure channel key), or secure: false for plain mode`,
+        );
+      }
+      if (valueAt(rd, ['secure']) === false && valueAt(rd, ['installKey']) === true) {
+        add(
+          locate(doc.contents, ['inputs', i, 'readers', j, 'installKey']),
+          `${where}.installKey: a key is installed only on a secure reader`,
+        );
+      }
+    });
+  });
   for (const [i, p] of cameraBridges) {
     if (typeof p === 'string' && !bridgePaths.has(p)) {
       add(
@@ -507,6 +663,20 @@ export function parseConfig(text: string, file: string): Config {
           add(
             locate(doc.contents, ['doors', i, key]),
             `${where}: no bridge input ${typeof p === 'string' ? `with path ${p}` : `attached to door "${String(doorId)}"`} (add one under inputs, or set ${key}.path)`,
+          );
+        }
+      } else if (type === 'osdp') {
+        const p = valueAt(part, ['path']);
+        const address = valueAt(part, ['reader']);
+        const hits = osdpReaders.filter(
+          (r) => r.address === address && (typeof p !== 'string' || r.path === p),
+        ).length;
+        if (hits !== 1) {
+          add(
+            locate(doc.contents, ['doors', i, key]),
+            hits === 0
+              ? `${where}: no OSDP reader at address ${String(address)}${typeof p === 'string' ? ` on ${p}` : ''} under inputs`
+              : `${where}: readers at address ${String(address)} on several OSDP buses (set ${key}.path)`,
           );
         }
       } else if (type === 'gpio') {
@@ -554,7 +724,15 @@ export function parseConfig(text: string, file: string): Config {
   const inputs = cfg.inputs.map((inp) =>
     inp.type === 'camera' && inp.source.type === 'files'
       ? { ...inp, source: { ...inp.source, dir: path.resolve(base, inp.source.dir) } }
-      : inp,
+      : inp.type === 'osdp'
+        ? {
+            ...inp,
+            readers: inp.readers.map((r) => ({
+              ...r,
+              ...(r.keyFile !== undefined && { keyFile: path.resolve(base, r.keyFile) }),
+            })),
+          }
+        : inp,
   );
   const statusCfg = cfg.status.socket !== undefined ? { socket: path.resolve(base, cfg.status.socket) } : {};
   const storage = {
@@ -656,8 +834,13 @@ export function checkEnvironment(loaded: LoadedConfig): EnvironmentReport {
     }
   }
   config.inputs.forEach((input, i) => {
+    if (input.type === 'osdp') {
+      input.readers.forEach((r, j) =>
+        secretFile(['inputs', i, 'readers', j, 'keyFile'], r.keyFile, "the reader's secure channel key"),
+      );
+    }
     if (
-      (input.type === 'bridge' || input.type === 'hid') &&
+      (input.type === 'bridge' || input.type === 'hid' || input.type === 'osdp') &&
       input.path !== undefined &&
       !existsSync(input.path)
     ) {

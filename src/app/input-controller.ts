@@ -31,6 +31,43 @@ export interface InputStatus {
   readonly readErrors: number;
 }
 
+/** Where an input keeps its lockout across restarts (the journal database's meta table). */
+export interface LockoutPersistence {
+  load(key: string): string | undefined;
+  save(key: string, value: string): void;
+}
+
+/**
+ * The lockout as saved: what is left of it, not monotonic instants (the monotonic clock restarts with the
+ * process). Time spent while the daemon was down does not count: a restart (or a power cut) can only make a
+ * lockout longer, never end or reset it.
+ */
+interface SavedLockout {
+  readonly v: 1;
+  readonly remainingMs: number;
+  readonly level: number;
+  readonly consecutive: number;
+}
+
+function restoreLockout(text: string | undefined, now: number, config: LockoutConfig): LockoutState {
+  if (text === undefined) return OPEN_LOCKOUT;
+  const saved = JSON.parse(text) as Partial<SavedLockout>;
+  const num = (x: unknown, max: number): number =>
+    typeof x === 'number' && Number.isFinite(x) ? Math.min(Math.max(0, Math.floor(x)), max) : 0;
+  const remainingMs = num(saved.remainingMs, config.maxLockMs);
+  const level = num(saved.level, 64);
+  const consecutive = num(saved.consecutive, config.maxConsecutive);
+  if (remainingMs === 0 && level === 0 && consecutive === 0) return OPEN_LOCKOUT;
+  return {
+    failures: [],
+    lockedUntil: remainingMs > 0 ? now + remainingMs : 0,
+    level,
+    // The quiet gap that forgives the escalation level counts from the restart.
+    lastFailureAt: now,
+    consecutive,
+  };
+}
+
 export class InputController implements InputHandler {
   private keypad: KeypadState = EMPTY_KEYPAD;
   private keypadTimer: Timer | undefined;
@@ -48,7 +85,42 @@ export class InputController implements InputHandler {
     private readonly log: Logger,
     private readonly keypadConfig: KeypadConfig,
     private readonly lockoutConfig: LockoutConfig,
-  ) {}
+    private readonly persistence?: LockoutPersistence,
+  ) {
+    if (persistence !== undefined) {
+      try {
+        this.lockout = restoreLockout(persistence.load(this.lockoutKey), clock.monotonic(), lockoutConfig);
+        if (isLockedOut(this.lockout, clock.monotonic()))
+          log.warn(
+            { source: source.name, door, lockedForMs: this.lockout.lockedUntil - clock.monotonic() },
+            'input still locked out from before the restart',
+          );
+      } catch (err) {
+        // Unreadable saved state: start at the first level rather than refuse to serve the door.
+        log.error({ err, source: source.name, door }, 'could not restore the lockout state');
+      }
+    }
+  }
+
+  private get lockoutKey(): string {
+    return `lockout.${this.source.name}.${this.door}`;
+  }
+
+  private saveLockout(): void {
+    if (this.persistence === undefined) return;
+    const now = this.clock.monotonic();
+    const saved: SavedLockout = {
+      v: 1,
+      remainingMs: Math.max(0, this.lockout.lockedUntil - now),
+      level: this.lockout.level,
+      consecutive: this.lockout.consecutive,
+    };
+    try {
+      this.persistence.save(this.lockoutKey, JSON.stringify(saved));
+    } catch (err) {
+      this.log.error({ err, source: this.source.name, door: this.door }, 'could not save the lockout state');
+    }
+  }
 
   status(): InputStatus {
     return {
@@ -100,11 +172,14 @@ export class InputController implements InputHandler {
     }
     const decision = this.pipeline.handle(presented);
     if (decision.granted) {
+      const before = this.lockout;
       this.lockout = recordSuccess(this.lockout);
+      if (this.lockout !== before) this.saveLockout();
       this.source.feedback('accept');
     } else {
-      // A database failure is not the person's fault: it does not count towards a lockout.
-      if (decision.reason !== 'store_unavailable') this.fail();
+      // A database failure or an untrusted clock is not the person's fault: neither counts towards a lockout
+      // (clock_untrusted is only ever given for a credential that matched a pass).
+      if (decision.reason !== 'store_unavailable' && decision.reason !== 'clock_untrusted') this.fail();
       this.source.feedback('deny');
     }
     return decision;
@@ -113,6 +188,7 @@ export class InputController implements InputHandler {
   private fail(): void {
     const r = recordFailure(this.lockout, this.clock.monotonic(), this.lockoutConfig);
     this.lockout = r.state;
+    this.saveLockout();
     if (r.lockedForMs !== null) {
       this.log.warn(
         { source: this.source.name, door: this.door, lockedForMs: r.lockedForMs },
@@ -152,6 +228,8 @@ export class InputController implements InputHandler {
   }
 
   stop(): Promise<void> {
+    // Save what is left of a lockout in force (a crash keeps the one saved when it started: longer).
+    if (isLockedOut(this.lockout, this.clock.monotonic())) this.saveLockout();
     this.keypadTimer?.cancel();
     this.keypadTimer = undefined;
     return this.source.stop();

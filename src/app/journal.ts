@@ -6,6 +6,7 @@ import type { DeviceEvent, DoorEvent, InputEvent, JournalEvent } from '../core/e
 import type { Clock, Logger } from '../ports/io.js';
 import type { PassStore } from '../ports/store.js';
 import { UlidFactory } from './ids.js';
+import type { StorageGuard } from './storage.js';
 
 type Draft<E> = E extends JournalEvent ? Omit<E, 'id' | 'at' | 'device'> : never;
 
@@ -28,11 +29,15 @@ export class Journal {
     return this.failures;
   }
 
+  /** The daemon's storage guard: while the journal cannot be written, events wait in its buffer. */
+  storage: StorageGuard | undefined;
+
   append(draft: Draft<DoorEvent> | Draft<InputEvent> | Draft<DeviceEvent>): JournalEvent | undefined {
     const at = this.clock.now();
     const event = { ...draft, id: this.ids.next(at), at, device: this.deviceId } as JournalEvent;
     try {
-      this.store.appendEvent(event);
+      if (this.storage !== undefined) this.storage.append(event);
+      else this.store.appendEvent(event);
       this.onAppend?.();
       return event;
     } catch (err) {

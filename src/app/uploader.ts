@@ -109,13 +109,15 @@ export class EventUploader {
   /** Keeps the outbox within its bound: the newest events are kept; what is dropped is counted and said. */
   trim(): void {
     try {
-      const dropped = this.store.outboxTrim(this.options.maxOutbox);
+      const { dropped, carried } = this.store.outboxTrim(this.options.maxOutbox);
       if (dropped > 0) {
         this.counters.dropped += dropped;
         this.log.warn({ dropped, max: this.options.maxOutbox }, 'outbox full: oldest events dropped');
+        // An earlier outbox_dropped event dropped in turn would take its count with it: carry it over, so the
+        // counts the cloud receives always add up to every event lost.
         this.journal.append({
           type: 'device.outbox_dropped',
-          count: dropped,
+          count: dropped + carried,
           detail: `outbox bound ${this.options.maxOutbox}`,
         });
       }

@@ -78,6 +78,15 @@ export function formatStatus(st: LocalStatus, time: (iso: string) => string): st
     `passes: ${st.passes.active} active of ${st.passes.total}`,
     `outbox: ${st.outbox.depth} waiting, ${st.outbox.uploaded} uploaded since start${st.outbox.dropped > 0 ? `, ${st.outbox.dropped} DROPPED` : ''}`,
     `lockouts: ${st.inputs.filter((i) => i.lockedOut).length}`,
+    `clock: ${st.clock.trusted ? 'trusted' : `NOT TRUSTED (${st.clock.reason ?? '?'}), policy ${st.clock.policy}`}` +
+      `${st.clock.ntpSynchronized === true ? ', NTP synchronised' : st.clock.ntpSynchronized === false ? ', NTP not synchronised' : ''}`,
+    `storage: ${st.storage.writable ? 'writable' : `NOT WRITABLE since ${ago(st.storage.since)} (${st.storage.lastError ?? '?'}), ${st.storage.pendingEvents} events waiting in memory${st.storage.droppedEvents > 0 ? `, ${st.storage.droppedEvents} DROPPED` : ''}, policy ${st.storage.policy}`}`,
+    ...(['cache', 'journal'] as const)
+      .filter((f) => st[f].state === 'rebuilt')
+      .map(
+        (f) =>
+          `${f}: REBUILT ${ago(st[f].since)} (${st[f].reason ?? '?'})${st[f].movedTo !== null ? `; the damaged file is ${st[f].movedTo}` : ''}${f === 'cache' ? '; waiting for a full resync from the cloud' : ''}`,
+      ),
     '',
     'last decisions:',
   ];

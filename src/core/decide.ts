@@ -2,6 +2,7 @@
  * The access decision: a pure function of a pass (as stored), its use counts, its access group, the door and
  * the instant. One reason per denial, checked in a fixed order (docs/pass-format.md, "Decision rules").
  */
+import { isNonExpiring, type UntrustedClock } from './clock-trust.js';
 import { scheduleAdmits, type Schedule } from './schedule.js';
 import type { Zone } from './zone.js';
 
@@ -17,6 +18,8 @@ export type DenyReason =
   | 'outside_schedule'
   | 'device_use_limit'
   | 'use_limit'
+  /** The wall clock is not trusted and the policy does not admit this pass without it (clock-trust.ts). */
+  | 'clock_untrusted'
   /** Not from decide(): the input is locked out after repeated failures. */
   | 'locked_out'
   /** Not from decide(): the pipeline could not read or record (fail-secure). */
@@ -57,6 +60,12 @@ export interface DecisionInput {
   readonly door: string;
   readonly now: number;
   readonly zone: Zone;
+  /**
+   * Present only while the wall clock is untrusted: `now` is then not used. Under 'deny' every pass is denied
+   * clock_untrusted; under 'allow-non-expiring' a pass that isNonExpiring() at the floor skips the time checks
+   * (validity, repeat, access group) and any other is denied clock_untrusted.
+   */
+  readonly clock?: UntrustedClock;
 }
 
 export type Decision =
@@ -77,9 +86,16 @@ export function decide(input: DecisionInput): Decision {
   if (pass === undefined) return deny('unknown_credential', null);
   const id = pass.id;
   if (pass.revoked) return deny('revoked', id);
-  if (now < pass.validFrom) return deny('not_yet_valid', id);
-  if (now >= pass.validUntil) return deny('expired', id);
+  const clock = input.clock;
+  if (clock !== undefined) {
+    if (clock.policy === 'deny' || !isNonExpiring(pass, clock.floor, clock.nonExpiringMinMs))
+      return deny('clock_untrusted', id);
+  } else {
+    if (now < pass.validFrom) return deny('not_yet_valid', id);
+    if (now >= pass.validUntil) return deny('expired', id);
+  }
   if (pass.doors !== '*' && !pass.doors.includes(input.door)) return deny('door_not_allowed', id);
+  // Unreachable with an untrusted clock: a non-expiring pass has no repeat window and no access group.
   if (pass.repeat !== undefined && !scheduleAdmits(pass.repeat, input.zone, now))
     return deny('outside_schedule', id);
   if (pass.accessGroup !== undefined) {

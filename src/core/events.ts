@@ -32,7 +32,15 @@ export interface DoorEvent extends EventBase {
   readonly openMs?: number;
 }
 
-export type InputEventType = 'input.read_error' | 'input.locked_out' | 'input.online' | 'input.offline';
+export type InputEventType =
+  | 'input.read_error'
+  | 'input.locked_out'
+  | 'input.online'
+  | 'input.offline'
+  /** An OSDP reader's tamper switch (detail: "tamper" / "tamper cleared"). */
+  | 'input.tamper'
+  /** An OSDP reader's power report (detail: "power failure" / "power restored"). */
+  | 'input.power';
 
 export interface InputEvent extends EventBase {
   readonly type: InputEventType;
@@ -44,7 +52,20 @@ export interface InputEvent extends EventBase {
   readonly lockedForMs?: number;
 }
 
-export type DeviceEventType = 'device.outbox_dropped' | 'device.command';
+export type DeviceEventType =
+  | 'device.outbox_dropped'
+  | 'device.command'
+  /** The wall clock became untrusted (detail starts with the reason: clock-trust.ts). */
+  | 'device.clock_untrusted'
+  /** The wall clock is trusted again (NTP synchronised, or it caught up with the floor). */
+  | 'device.clock_trusted'
+  /** A store file was found corrupt, moved aside and recreated empty (detail: why, and where it went). */
+  | 'device.cache_rebuilt'
+  | 'device.journal_rebuilt'
+  /** The journal cannot be written (disk full, read-only, I/O error): deciding under the failure policy. */
+  | 'device.storage_failed'
+  /** The journal can be written again; count: the buffered events written with this one. */
+  | 'device.storage_recovered';
 
 export interface DeviceEvent extends EventBase {
   readonly type: DeviceEventType;

@@ -4,12 +4,18 @@
  *
  * After `maxFailures` denials within `windowMs`, the input is locked for `lockMs`; each further lockout
  * doubles it (up to `maxLockMs`). A grant, or `resetAfterMs` without any failure, returns to the first
- * level. With the defaults (5 per minute, 60 s doubling, capped at 24 h) a keypad attacker gets a handful
- * of guesses a day once the lockout has escalated.
+ * level.
  *
  * Slow guessing is caught too: `maxConsecutive` failures with no grant in between (and no quiet gap of
  * `resetAfterMs`) lock the input the same way, however far apart they are — otherwise one guess every
- * 15 s would never trip the per-minute rule and would try every 4-digit PIN in two days.
+ * 15 s would never trip the per-minute rule and would try every 4-digit PIN in two days. Past that count
+ * every further failure locks again, one guess per lockout, until a grant or the quiet gap.
+ *
+ * With the defaults (5 a minute or 20 in a row, 60 s doubling to 24 h, a quiet month resets) an optimal
+ * attacker alone at a keypad gets about 25 guesses in the first hour, 30 in the first day and one a day
+ * after that: under 400 a year, so a given 6-digit PIN survives a year with probability 99.96 %
+ * (bench/bruteforce.ts simulates it; docs/security.md has the figures). A legitimate user never meets the
+ * consecutive rule: any grant on the input resets it.
  */
 export interface LockoutConfig {
   readonly maxFailures: number;
@@ -25,7 +31,7 @@ export const DEFAULT_LOCKOUT: LockoutConfig = {
   windowMs: 60_000,
   lockMs: 60_000,
   maxLockMs: 86_400_000,
-  resetAfterMs: 86_400_000,
+  resetAfterMs: 30 * 86_400_000,
   maxConsecutive: 20,
 };
 
@@ -59,6 +65,9 @@ export function recordFailure(
   now: number,
   config: LockoutConfig = DEFAULT_LOCKOUT,
 ): { state: LockoutState; lockedForMs: number | null } {
+  // A locked input cannot fail: its attempts are denied `locked_out` and change nothing (an over-long keypad
+  // entry typed during a lockout used to count, and past maxConsecutive would have extended the lockout).
+  if (isLockedOut(state, now)) return { state, lockedForMs: null };
   // Quiet time counts from the end of the last lockout, not from the failure that started it: a locked input
   // cannot fail, so time spent locked is not "without any failure". Counting from the last failure let the
   // default 24 h lockout (maxLockMs == resetAfterMs) drop an attacker who keeps guessing back to 60 s
@@ -76,8 +85,11 @@ export function recordFailure(
       state.lockedUntil,
       now + Math.min(config.lockMs * 2 ** level, config.maxLockMs),
     );
+    // `consecutive` is kept: once it has reached maxConsecutive, every further failure locks again (and
+    // escalates) until a grant or a quiet gap. Resetting it here gave a patient attacker maxConsecutive
+    // guesses per lockout, 20 a day at the 24 h cap.
     return {
-      state: { failures: [], lockedUntil, level: level + 1, lastFailureAt: now, consecutive: 0 },
+      state: { failures: [], lockedUntil, level: level + 1, lastFailureAt: now, consecutive },
       lockedForMs: lockedUntil - now,
     };
   }

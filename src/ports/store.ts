@@ -56,6 +56,35 @@ export interface PassQuery {
   readonly limit?: number;
 }
 
+/** The two files of the store: the journal (events, own use counts; not rebuildable) and the pass cache. */
+export type StoreFile = 'journal' | 'cache';
+
+/** A file found corrupt, moved aside and recreated empty. */
+export interface StoreIncident {
+  readonly file: StoreFile;
+  readonly reason: string;
+  /** Epoch ms. */
+  readonly at: number;
+  /** Where the corrupt file was moved. */
+  readonly movedTo: string;
+}
+
+export interface StoreFileHealth {
+  /** 'rebuilt': recreated after corruption (the cache: and not resynced since). */
+  readonly state: 'ok' | 'rebuilt';
+  readonly reason: string | null;
+  readonly since: number | null;
+  readonly movedTo: string | null;
+}
+
+export interface StoreHealth {
+  readonly cache: StoreFileHealth;
+  readonly journal: StoreFileHealth;
+}
+
+/** 'write': the journal cannot be written (disk full, read-only, I/O error); 'corrupt': a file is damaged. */
+export type StoreFailureKind = 'write' | 'corrupt';
+
 export interface PassStore {
   /** Runs fn in one write transaction (taken at once, so concurrent writers queue rather than fail). */
   atomically<T>(fn: () => T): T;
@@ -88,7 +117,11 @@ export interface PassStore {
   /** Passes valid now and not revoked. */
   activeCount(now: number): number;
 
-  /** Small persistent settings: the recorded sync seq, the outbox upload marker. */
+  /**
+   * Small persistent settings. Keys starting `sync.` or `cache.` (the recorded sync seq) live with the pass
+   * cache and roll back with it; every other key (the outbox upload marker, state that must survive) lives
+   * in the journal.
+   */
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
 
@@ -97,8 +130,11 @@ export interface PassStore {
   outboxDepth(): number;
   /** Marks events up to `upToSeq` uploaded; keeps the newest `keepUploaded` of them as local history. */
   outboxAck(upToSeq: number, keepUploaded: number): void;
-  /** Drops the oldest un-uploaded events beyond `maxEvents`; returns how many were dropped. */
-  outboxTrim(maxEvents: number): number;
+  /**
+   * Drops the oldest un-uploaded events beyond `maxEvents`; returns how many were dropped and the sum of the
+   * `count`s of the device.outbox_dropped events among them (drops they reported that would go unreported).
+   */
+  outboxTrim(maxEvents: number): { dropped: number; carried: number };
 
   /**
    * Stores one snapshot part (dropping parts of any other seq); returns how many parts of `seq` are held,
@@ -111,5 +147,14 @@ export interface PassStore {
   /** The stored result of a cloud command already executed, if any (at most once by id). */
   commandResult(id: string): string | undefined;
   recordCommand(id: string, at: number, result: string): void;
+
+  /** Whether each file is as it was, or was rebuilt after corruption. */
+  health(): StoreHealth;
+  /** Corruption found at open (or by checkAndRepair) and not yet journalled; taking clears the list. */
+  takeIncidents(): StoreIncident[];
+  /** Classifies an error thrown by a store method. */
+  failureKind(err: unknown): StoreFailureKind | undefined;
+  /** After a 'corrupt' failure: checks both files, rebuilds a corrupt one; returns what it found. */
+  checkAndRepair(): StoreIncident[];
   close(): void;
 }

@@ -12,7 +12,7 @@ const policy = { maxValidityMs: 366 * 86_400_000 };
 
 function setup(t: Test, passes: Json[], groups: Json[] = [], device = 'panel-west') {
   const site = tempSite();
-  const store = new SqlitePassStore(path.join(site.dir, 'd.db'));
+  const store = new SqlitePassStore(path.join(site.dir, 'd'));
   const hasher = new HmacHasher(Buffer.alloc(32, 7));
   const zone = new Zone('America/New_York');
   const report = importSnapshot(store, hasher, { passes, accessGroups: groups }, { policy, now: MID_2026 });

@@ -56,7 +56,7 @@ const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 function rig(t: Test) {
   const site = tempSite();
-  const store = new SqlitePassStore(path.join(site.dir, 'd.db'));
+  const store = new SqlitePassStore(path.join(site.dir, 'd'));
   t.teardown(() => {
     store.close();
     site.cleanup();
@@ -249,6 +249,28 @@ t.test(
     t.same(types.filter((x) => x === 'device.command').length, 5);
   },
 );
+
+t.test('commands: an unlock is refused while the clock is not trusted; ping still answers', async (t) => {
+  const { link, line, agent } = rig(t);
+  const future = new Date(MID_2026 + 60_000).toISOString();
+  let trusted = false;
+  agent.clockTrusted = () => trusted;
+  link.deliver(T.commands, { id: 'u-1', type: 'unlock', door: 'lobby', expires: future });
+  await flush();
+  t.same(line.states, [false], 'the door did not open');
+  t.same(JSON.parse(link.published.at(-1)?.payload ?? '{}'), {
+    id: 'u-1',
+    ok: false,
+    error: 'clock_untrusted',
+  });
+  link.deliver(T.commands, { id: 'p-1', type: 'ping', expires: future });
+  await flush();
+  t.same(JSON.parse(link.published.at(-1)?.payload ?? '{}'), { id: 'p-1', ok: true });
+  trusted = true;
+  link.deliver(T.commands, { id: 'u-2', type: 'unlock', door: 'lobby', expires: future });
+  await flush();
+  t.same(line.states, [false, true], 'a new unlock runs once the clock is trusted');
+});
 
 t.test('status is published retained on connect and when it changes', async (t) => {
   const { link, agent } = rig(t);

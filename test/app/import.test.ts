@@ -10,7 +10,7 @@ const policy = { maxValidityMs: 366 * 86_400_000 };
 
 function setup(t: Test) {
   const site = tempSite();
-  const store = new SqlitePassStore(path.join(site.dir, 'd.db'));
+  const store = new SqlitePassStore(path.join(site.dir, 'd'));
   const hasher = new HmacHasher(Buffer.alloc(32, 1));
   t.teardown(() => {
     store.close();
@@ -18,7 +18,7 @@ function setup(t: Test) {
   });
   const run = (passes: unknown[], accessGroups: unknown[] = [], replace = false) =>
     importSnapshot(store, hasher, { passes, accessGroups }, { policy, now: MID_2026, replace });
-  return { store, hasher, run, dbFile: path.join(site.dir, 'd.db') };
+  return { store, hasher, run, dbFiles: ['cache.db', 'journal.db'].map((f) => path.join(site.dir, 'd', f)) };
 }
 
 t.test('added, updated (higher version), ignored (lower or equal version)', async (t) => {
@@ -154,7 +154,7 @@ t.test('--replace removes passes the snapshot does not contain', async (t) => {
 });
 
 t.test('no credential value is stored in the database file', async (t) => {
-  const { run, store, dbFile } = setup(t);
+  const { run, store, dbFiles } = setup(t);
   run([
     pass({
       credentials: [
@@ -166,7 +166,8 @@ t.test('no credential value is stored in the database file', async (t) => {
   ]);
   store.close();
   const { readFileSync, existsSync } = await import('node:fs');
-  const bytes = [dbFile, `${dbFile}-wal`]
+  const bytes = dbFiles
+    .flatMap((f) => [f, `${f}-wal`])
     .filter(existsSync)
     .map((f) => readFileSync(f).toString('latin1'))
     .join('');
@@ -272,8 +273,8 @@ t.test(
   },
 );
 
-t.test('the database file is created readable by its owner only', async (t) => {
-  const { dbFile } = setup(t);
+t.test('the database files are created readable by their owner only', async (t) => {
+  const { dbFiles } = setup(t);
   const { statSync } = await import('node:fs');
-  t.equal(statSync(dbFile).mode & 0o777, 0o600);
+  for (const f of dbFiles) t.equal(statSync(f).mode & 0o777, 0o600, f);
 });

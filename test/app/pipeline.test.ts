@@ -44,7 +44,7 @@ t.test(
 
 function rig(t: Test, passes = [pass({ doors: ['lobby'] })]) {
   const site = tempSite();
-  const store = new SqlitePassStore(path.join(site.dir, 'd.db'));
+  const store = new SqlitePassStore(path.join(site.dir, 'd'));
   t.teardown(() => {
     store.close();
     site.cleanup();

@@ -238,7 +238,10 @@ t.test('concurrent CLI processes and a running daemon share the database safely'
   const code = await new Promise<number | null>((r) => daemon.child.on('exit', r));
   t.equal(code, 0, 'SIGTERM is a clean shutdown');
   t.match(daemon.lines.join('\n'), /doorpass stopped/);
-  const db = new Database(path.join(s.dir, 'state', 'doorpass.db'), { readonly: true });
+  const cache = new Database(path.join(s.dir, 'state', 'cache.db'), { readonly: true });
+  t.equal(cache.pragma('integrity_check', { simple: true }), 'ok');
+  cache.close();
+  const db = new Database(path.join(s.dir, 'state', 'journal.db'), { readonly: true });
   t.equal(db.pragma('integrity_check', { simple: true }), 'ok');
   t.equal((db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n, 9);
   db.close();

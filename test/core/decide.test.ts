@@ -1,4 +1,6 @@
 import t from 'tap';
+import fc from 'fast-check';
+import type { UntrustedClock } from '../../src/core/clock-trust.js';
 import {
   decide,
   type Decision,
@@ -603,5 +605,149 @@ t.test('DST transitions in 2026 (New York and Berlin)', (t) => {
       );
     t.end();
   });
+  t.end();
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// An untrusted wall clock (clock-trust.ts): the policy decides instead of `now`.
+
+const DAY = 86_400_000;
+/** The trusted floor: the newest time the device knew to be right. */
+const FLOOR = at('2026-06-01T00:00:00Z');
+const untrusted = (policy: UntrustedClock['policy']): UntrustedClock => ({
+  policy,
+  floor: FLOOR,
+  nonExpiringMinMs: 180 * DAY,
+});
+/** A resident key: valid since before the floor, for a year after it, no schedule. */
+const RESIDENT: PassRule = {
+  id: 'r1',
+  revoked: false,
+  validFrom: at('2026-01-01T00:00:00Z'),
+  validUntil: FLOOR + 366 * DAY,
+  doors: '*',
+};
+/** The clock a Pi without an RTC boots with. */
+const BOOT_1970 = 5_000;
+
+t.test('untrusted clock, allow-non-expiring: only non-expiring passes, whatever now says', (t) => {
+  const clock = untrusted('allow-non-expiring');
+  const cases: [string, PassRule, Partial<Omit<DecisionInput, 'pass'>>, Decision][] = [
+    ['a resident key at 1970', RESIDENT, { now: BOOT_1970 }, granted('r1')],
+    ['a resident key, now in the far future', RESIDENT, { now: at('2099-01-01T00:00:00Z') }, granted('r1')],
+    [
+      'a week-long visitor pass, now inside its week',
+      { ...PASS, validFrom: FLOOR - DAY, validUntil: FLOOR + 6 * DAY },
+      { now: FLOOR + DAY },
+      denied('clock_untrusted'),
+    ],
+    ['a pass valid all of 2026 (215 days after the floor)', PASS, {}, granted()],
+    [
+      'valid only from after the floor',
+      { ...RESIDENT, validFrom: FLOOR + 1 },
+      {},
+      denied('clock_untrusted', 'r1'),
+    ],
+    [
+      'ends less than 180 days after the floor',
+      { ...RESIDENT, validUntil: FLOOR + 179 * DAY },
+      {},
+      denied('clock_untrusted', 'r1'),
+    ],
+    [
+      'a repeat window',
+      { ...RESIDENT, repeat: sched('daily', '00:00', '23:59') },
+      {},
+      denied('clock_untrusted', 'r1'),
+    ],
+    [
+      'an access group',
+      { ...RESIDENT, accessGroup: 'g' },
+      { group: sched('daily', '00:00', '23:59') },
+      denied('clock_untrusted', 'r1'),
+    ],
+    ['revoked comes first', { ...RESIDENT, revoked: true }, {}, denied('revoked', 'r1')],
+    ['doors still apply', { ...RESIDENT, doors: ['garage'] }, {}, denied('door_not_allowed', 'r1')],
+    [
+      'use limits still apply',
+      { ...RESIDENT, maxUses: 1 },
+      { usage: { own: 0, others: 1 } },
+      denied('use_limit', 'r1'),
+    ],
+    [
+      'no floor: nothing qualifies',
+      RESIDENT,
+      { clock: { ...clock, floor: null } },
+      denied('clock_untrusted', 'r1'),
+    ],
+  ];
+  for (const [what, pass, over, expected] of cases)
+    t.strictSame(decide(input(pass, { now: BOOT_1970, clock, ...over })), expected, what);
+  t.strictSame(decide(input(undefined, { clock })), denied('unknown_credential', null));
+  t.end();
+});
+
+t.test('untrusted clock, deny: every pass is denied clock_untrusted', (t) => {
+  const clock = untrusted('deny');
+  t.strictSame(decide(input(RESIDENT, { now: BOOT_1970, clock })), denied('clock_untrusted', 'r1'));
+  t.strictSame(decide(input(PASS, { clock })), denied('clock_untrusted'));
+  t.strictSame(decide(input({ ...PASS, revoked: true }, { clock })), denied('revoked'));
+  t.end();
+});
+
+t.test('a trusted clock (no clock input) decides exactly as before', (t) => {
+  t.strictSame(decide(input(RESIDENT, { now: BOOT_1970 })), denied('not_yet_valid', 'r1'));
+  t.strictSame(decide(input(PASS, { clock: undefined })), granted());
+  t.end();
+});
+
+t.test('property: while untrusted, no time-bound pass is ever granted', (t) => {
+  const passArb = fc.record({
+    id: fc.constant('p'),
+    revoked: fc.boolean(),
+    validFrom: fc.integer({ min: FLOOR - 400 * DAY, max: FLOOR + 400 * DAY }),
+    span: fc.integer({ min: 1, max: 800 * DAY }),
+    doors: fc.constantFrom<'*' | string[]>('*', ['lobby'], ['garage']),
+    repeat: fc.option(fc.constant(sched('daily', '08:00', '18:00')), { nil: undefined }),
+    accessGroup: fc.option(fc.constant('g'), { nil: undefined }),
+    maxUses: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+  });
+  fc.assert(
+    fc.property(
+      passArb,
+      fc.constantFrom<UntrustedClock['policy']>('deny', 'allow-non-expiring'),
+      fc.integer({ min: 0, max: 2 * FLOOR }),
+      fc.nat(3),
+      (p, policy, now, uses) => {
+        const { span, repeat, accessGroup, maxUses, ...rest } = p;
+        const pass: PassRule = {
+          ...rest,
+          validUntil: p.validFrom + span,
+          ...(repeat !== undefined && { repeat }),
+          ...(accessGroup !== undefined && { accessGroup }),
+          ...(maxUses !== undefined && { maxUses }),
+        };
+        const d = decide(
+          input(pass, {
+            now,
+            usage: { own: uses, others: 0 },
+            group: sched('daily', '00:00', '23:59'),
+            clock: untrusted(policy),
+          }),
+        );
+        if (!d.granted) return true;
+        // A grant: only under allow-non-expiring, and only for a pass valid at the floor and 180 days on.
+        return (
+          policy === 'allow-non-expiring' &&
+          pass.repeat === undefined &&
+          pass.accessGroup === undefined &&
+          pass.validFrom <= FLOOR &&
+          pass.validUntil >= FLOOR + 180 * DAY &&
+          !pass.revoked
+        );
+      },
+    ),
+    { numRuns: 2000 },
+  );
   t.end();
 });

@@ -40,7 +40,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'doorpass-camera-it-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 function rig(t: Test) {
-  const store = new SqlitePassStore(path.join(dir, `${t.name.length}-${Math.random()}.db`));
+  const store = new SqlitePassStore(path.join(dir, `${t.name.length}-${Math.random()}`));
   const hasher = new HmacHasher(Buffer.alloc(32, 9));
   importSnapshot(
     store,

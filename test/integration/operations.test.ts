@@ -132,6 +132,9 @@ t.test('doorpass status against a running daemon, and a clear message when it is
   const human = await runCli(['status', ...c]);
   t.match(human.stdout, /inputs:\n {2}console -> lobby: connected/);
   t.match(human.stdout, /passes: 1 active of 1/);
+  t.match(human.stdout, /\nclock: (trusted|NOT TRUSTED \([a-z-]+\), policy allow-non-expiring)/);
+  t.match(human.stdout, /\nstorage: writable\n/);
+  t.notMatch(human.stdout, /REBUILT/);
   t.match(human.stdout, /last decisions:\n.*lobby {2}pin {2}granted {2}p1\n.*denied \(unknown_credential\)/);
 });
 

@@ -408,6 +408,10 @@ t.test('events as the code writes them match the events batch schema', async (t)
     { ...base(13), type: 'device.outbox_dropped', count: 3, detail: 'outbox bound 100' },
     { ...base(14), type: 'device.command', commandId: 'c-1', command: 'unlock', door: 'lobby', detail: 'ok' },
     { ...base(15), type: 'device.command', commandId: 'c-2', command: 'ping', detail: 'expired' },
+    { ...base(16), type: 'device.cache_rebuilt', detail: 'quick_check: … (moved to cache.db.corrupt-X)' },
+    { ...base(17), type: 'device.journal_rebuilt', detail: 'file is not a database (moved to …)' },
+    { ...base(18), type: 'device.storage_failed', detail: 'SQLITE_FULL: database or disk is full' },
+    { ...base(19), type: 'device.storage_recovered', count: 4, detail: 'journal writable again after 10 s' },
   ];
   const s = readSchema('events-batch.schema.json');
   const batch = JSON.parse(JSON.stringify({ events: events.map(eventToJson) })) as unknown;

@@ -75,3 +75,101 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   `,
 ];
+
+/**
+ * Since the split into two files, the single-file MIGRATIONS above only bring a legacy `doorpass.db` up to
+ * date before it is copied into the two files below (store.ts, migrateLegacy).
+ *
+ * The journal (`journal.db`, WAL + synchronous=FULL): what this device did and cannot get back from the
+ * cloud. The event outbox, this device's own use counts, executed commands, and meta that must survive
+ * (the outbox upload marker, anything the app keeps outside `sync.*`).
+ */
+export const JOURNAL_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE events (
+    seq  INTEGER PRIMARY KEY,
+    id   TEXT NOT NULL,
+    at   INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE TRIGGER events_append_only BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  -- Uses counted on this device (normally only its own device id; a migrated legacy file brings every row).
+  -- The access transaction writes only this file: SQLite commits attached WAL databases atomically per file.
+  CREATE TABLE own_uses (
+    pass_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (pass_id, device_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE commands (
+    id     TEXT PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    result TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];
+
+/**
+ * The pass cache (`cache.db`, WAL + synchronous=NORMAL): everything the cloud can send again. Its sync seq
+ * lives here too (`sync_meta`), so a power cut that loses the last commits rolls the seq back with them and
+ * the cloud resends what is missing. `cache.rebuilt` in sync_meta marks a cache recreated after corruption
+ * that has not been resynced yet.
+ */
+export const CACHE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE passes (
+    id          TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    revoked     INTEGER NOT NULL DEFAULT 0,
+    valid_from  INTEGER NOT NULL,
+    valid_until INTEGER NOT NULL,
+    rule        TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    search      TEXT NOT NULL,
+    access_group_id TEXT,
+    updated_at  INTEGER NOT NULL
+  );
+  CREATE TABLE credentials (
+    hash    BLOB PRIMARY KEY,
+    pass_id TEXT NOT NULL REFERENCES passes(id) ON DELETE CASCADE,
+    type    TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX credentials_pass ON credentials(pass_id);
+  -- Use counts the cloud reported (every device, this one included); merged by max.
+  CREATE TABLE pass_uses (
+    pass_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (pass_id, device_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE revocations (
+    pass_id TEXT PRIMARY KEY,
+    at      INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE access_groups (
+    id       TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    doc      TEXT NOT NULL
+  );
+  CREATE TABLE snapshot_parts (
+    seq   INTEGER NOT NULL,
+    part  INTEGER NOT NULL,
+    parts INTEGER NOT NULL,
+    body  TEXT NOT NULL,
+    PRIMARY KEY (seq, part)
+  ) WITHOUT ROWID;
+  CREATE TABLE sync_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];

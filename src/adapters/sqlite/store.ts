@@ -1,11 +1,20 @@
 /**
- * The pass cache and event outbox in one SQLite file (better-sqlite3, WAL).
+ * The pass cache and the event journal: two SQLite files in storage.dir (better-sqlite3, WAL), one
+ * connection (the journal is `main`, the cache is ATTACHed as `cache`), so a read stays one statement.
  *
- * Durability: WAL with synchronous=FULL, so a committed access (use count + event) survives power loss;
- * busy_timeout lets the CLI and the daemon share the file. The hot path is one prepared statement.
+ * Durability (docs/reliability.md): the journal (`journal.db`: events, this device's own use counts,
+ * executed commands, meta) is synchronous=FULL: a committed access survives power loss. The cache
+ * (`cache.db`: passes, credentials, groups, revocations, snapshot staging, the applied sync seq) is
+ * synchronous=NORMAL: consistent after power loss but may lose its last commits, harmless because the sync
+ * seq rolls back with them and the cloud resends. SQLite commits attached WAL databases atomically only per
+ * file, so the access transaction writes only the journal.
+ *
+ * At open each file is checked (`PRAGMA quick_check`); a corrupt one is moved aside
+ * (`<file>.corrupt-<timestamp>`, with its -wal/-shm) and recreated, and the incident is kept for the app to
+ * journal. A legacy single-file `doorpass.db` is split into the two files on first open.
  */
 import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { PassRule } from '../../core/decide.js';
 import { DoorpassError, ErrorCode } from '../../core/errors.js';
@@ -22,10 +31,17 @@ import type {
   PassQuery,
   PassRow,
   PassStore,
+  StoreFailureKind,
+  StoreFile,
+  StoreHealth,
+  StoreIncident,
 } from '../../ports/store.js';
-import { MIGRATIONS } from './schema.js';
+import { CACHE_MIGRATIONS, JOURNAL_MIGRATIONS, MIGRATIONS } from './schema.js';
 
-export const DATABASE_FILE = 'doorpass.db';
+export const JOURNAL_FILE = 'journal.db';
+export const CACHE_FILE = 'cache.db';
+/** The single file of doorpass before the split; migrated on first open, then kept as `doorpass.db.pre-split`. */
+export const LEGACY_DATABASE_FILE = 'doorpass.db';
 
 /** Thrown inside the put transaction to roll it back when a credential belongs to another live pass. */
 class ConflictRollback extends Error {
@@ -34,11 +50,168 @@ class ConflictRollback extends Error {
   }
 }
 
+/** quick_check found a problem (its first lines are the message). */
+class IntegrityError extends Error {
+  readonly code = 'SQLITE_CORRUPT';
+}
+
 export interface SqliteStoreOptions {
-  /** 'FULL' (default) fsyncs every commit; 'NORMAL' may lose the last commits on power loss. */
+  /** The journal's synchronous setting: 'FULL' (default) fsyncs every commit. The cache is always NORMAL. */
   readonly synchronous?: 'FULL' | 'NORMAL';
   readonly busyTimeoutMs?: number;
   readonly readonly?: boolean;
+  /** Run PRAGMA quick_check on both files at open (default true). */
+  readonly integrityCheck?: boolean;
+  /** Epoch ms, for incident times and file names (default Date.now). */
+  readonly now?: () => number;
+}
+
+const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
+const WRITE_FAILURE = /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN)/;
+
+function sqliteCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return code;
+  }
+  return undefined;
+}
+
+/** What kind of storage failure an error is: a file is corrupt, or writing is impossible (full, read-only). */
+export function storeFailureKind(err: unknown): StoreFailureKind | undefined {
+  const code = sqliteCode(err);
+  if (code === undefined) return undefined;
+  if (CORRUPT_CODES.has(code.replace(/_[A-Z]+$/, '')) || CORRUPT_CODES.has(code)) return 'corrupt';
+  if (WRITE_FAILURE.test(code)) return 'write';
+  return undefined;
+}
+
+const SIDE_FILES = ['', '-wal', '-shm', '-journal'];
+
+function removeWithSideFiles(file: string): void {
+  for (const s of SIDE_FILES) rmSync(file + s, { force: true });
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // not every file system lets a directory be fsynced; the renames are still ordered
+  }
+}
+
+function stamp(ms: number): string {
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+/** Renames a database file and its -wal/-shm aside; returns the new name of the main file. */
+function moveAside(file: string, suffix: string): string {
+  let target = `${file}.${suffix}`;
+  for (let n = 2; existsSync(target); n++) target = `${file}.${suffix}-${n}`;
+  for (const s of SIDE_FILES) if (existsSync(file + s)) renameSync(file + s, target + s);
+  fsyncDir(path.dirname(file));
+  return target;
+}
+
+function touch(file: string): void {
+  // Not world-readable: the journal says who came and went. SQLite gives -wal/-shm the same mode.
+  closeSync(openSync(file, 'a', 0o600));
+}
+
+function migrate(db: Database.Database, migrations: readonly string[], what: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new DoorpassError(
+      ErrorCode.StoreUnavailable,
+      `${what} schema version ${current} is newer than this doorpass (${migrations.length}); upgrade doorpass`,
+    );
+  }
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v] ?? '');
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+/**
+ * Splits a legacy single-file database into journal.db and cache.db. Crash-safe: both files are built
+ * under temporary names and renamed into place (cache first; journal.db appearing is the commit point);
+ * the legacy file is renamed to `doorpass.db.pre-split` only after that, and an interrupted run starts over.
+ */
+export function migrateLegacy(dir: string): boolean {
+  const legacy = path.join(dir, LEGACY_DATABASE_FILE);
+  const journal = path.join(dir, JOURNAL_FILE);
+  const cache = path.join(dir, CACHE_FILE);
+  if (!existsSync(legacy)) return false;
+  if (existsSync(journal)) {
+    // Split before, but the legacy file was not renamed yet.
+    moveAside(legacy, 'pre-split');
+    return false;
+  }
+  const old = new Database(legacy);
+  try {
+    old.pragma('busy_timeout = 5000');
+    migrate(old, MIGRATIONS, 'legacy database');
+    old.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    old.close();
+  }
+  const tmpJournal = `${journal}.migrating`;
+  const tmpCache = `${cache}.migrating`;
+  removeWithSideFiles(tmpJournal);
+  removeWithSideFiles(tmpCache);
+  for (const [file, migrations] of [
+    [tmpCache, CACHE_MIGRATIONS],
+    [tmpJournal, JOURNAL_MIGRATIONS],
+  ] as const) {
+    touch(file);
+    const db = new Database(file);
+    try {
+      migrate(db, migrations, file);
+    } finally {
+      db.close();
+    }
+  }
+  const db = new Database(tmpJournal);
+  try {
+    db.prepare('ATTACH ? AS cache').run(tmpCache);
+    db.prepare('ATTACH ? AS legacy').run(legacy);
+    db.transaction(() => {
+      db.exec(`
+        INSERT INTO main.events (seq, id, at, type, body) SELECT seq, id, at, type, body FROM legacy.events;
+        INSERT INTO main.own_uses (pass_id, device_id, count) SELECT pass_id, device_id, count FROM legacy.pass_uses;
+        INSERT INTO main.meta (key, value) SELECT key, value FROM legacy.meta WHERE substr(key, 1, 5) <> 'sync.';
+        INSERT INTO main.commands (id, at, result) SELECT id, at, result FROM legacy.commands;
+        INSERT INTO cache.passes SELECT id, version, kind, name, revoked, valid_from, valid_until, rule, doc,
+          search, access_group_id, updated_at FROM legacy.passes;
+        INSERT INTO cache.credentials (hash, pass_id, type) SELECT hash, pass_id, type FROM legacy.credentials;
+        INSERT INTO cache.pass_uses (pass_id, device_id, count) SELECT pass_id, device_id, count FROM legacy.pass_uses;
+        INSERT INTO cache.revocations (pass_id, at) SELECT pass_id, at FROM legacy.revocations;
+        INSERT INTO cache.access_groups (id, name, schedule, doc) SELECT id, name, schedule, doc FROM legacy.access_groups;
+        INSERT INTO cache.snapshot_parts (seq, part, parts, body) SELECT seq, part, parts, body FROM legacy.snapshot_parts;
+        INSERT INTO cache.sync_meta (key, value) SELECT key, value FROM legacy.meta WHERE substr(key, 1, 5) = 'sync.';
+      `);
+    }).immediate();
+    db.exec('DETACH legacy; DETACH cache');
+  } finally {
+    db.close();
+  }
+  removeWithSideFiles(cache);
+  renameSync(tmpCache, cache);
+  for (const s of ['-wal', '-shm']) rmSync(journal + s, { force: true });
+  renameSync(tmpJournal, journal);
+  fsyncDir(dir);
+  moveAside(legacy, 'pre-split');
+  return true;
 }
 
 interface MatchRow {
@@ -86,159 +259,193 @@ function searchText(doc: CompiledPass['doc']): string {
     .toLowerCase();
 }
 
-export class SqlitePassStore implements PassStore {
-  readonly db: Database.Database;
-  private readonly stmts;
-  private readonly runTx: Database.Transaction<(fn: () => unknown) => unknown>;
-  private readonly putTx: Database.Transaction<
-    (pass: CompiledPass, hashes: readonly PassCredentialHash[], now: number, existed: boolean) => void
-  >;
+type Statements = ReturnType<typeof prepareStatements>;
 
-  constructor(
-    readonly file: string,
-    options: SqliteStoreOptions = {},
-  ) {
-    try {
-      if (!options.readonly) {
-        mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
-        // Not world-readable: the journal says who came and went. SQLite gives -wal/-shm the same mode.
-        closeSync(openSync(file, 'a', 0o600));
-      }
-      this.db = new Database(file, {
-        readonly: options.readonly ?? false,
-        fileMustExist: options.readonly ?? false,
-      });
-      this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-      if (!options.readonly) {
-        this.db.pragma('journal_mode = WAL');
-        this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
-      }
-      this.db.pragma('foreign_keys = ON');
-      // 16 MiB page cache (default 2 MiB): credential hashes are random keys, so a bulk import touches
-      // pages all over the index.
-      this.db.pragma('cache_size = -16384');
-      if (!options.readonly) this.migrate();
-    } catch (e) {
-      throw new DoorpassError(
-        ErrorCode.StoreUnavailable,
-        `cannot open database ${file}: ${(e as Error).message}`,
-        [],
-        {
-          cause: e,
-        },
-      );
-    }
-    const db = this.db;
-    this.stmts = {
-      match: db.prepare<[{ device: string; hash: CredentialHash }], MatchRow>(`
+function prepareStatements(db: Database.Database) {
+  return {
+    match: db.prepare<[{ device: string; hash: CredentialHash }], MatchRow>(`
         SELECT p.id, p.revoked, p.rule, p.access_group_id AS access_group,
-          coalesce((SELECT count FROM pass_uses u WHERE u.pass_id = p.id AND u.device_id = @device), 0) AS own,
+          max(coalesce((SELECT count FROM own_uses o WHERE o.pass_id = p.id AND o.device_id = @device), 0),
+              coalesce((SELECT count FROM pass_uses u WHERE u.pass_id = p.id AND u.device_id = @device), 0)) AS own,
           coalesce((SELECT sum(count) FROM pass_uses u WHERE u.pass_id = p.id AND u.device_id <> @device), 0) AS others,
           g.schedule AS group_schedule
         FROM credentials c JOIN passes p ON p.id = c.pass_id
         LEFT JOIN access_groups g ON g.id = p.access_group_id
         WHERE c.hash = @hash`),
-      countUse: db.prepare<[string, string]>(`
-        INSERT INTO pass_uses (pass_id, device_id, count) VALUES (?, ?, 1)
-        ON CONFLICT (pass_id, device_id) DO UPDATE SET count = count + 1`),
-      mergeUse: db.prepare<[string, string, number]>(`
+    // Counted in the journal only, one more than the higher of the local count and the count the cloud
+    // reported for this device (a reinstalled device continues from what the cloud knows).
+    countUse: db.prepare<[{ pass: string; device: string }]>(`
+        INSERT INTO own_uses (pass_id, device_id, count)
+        VALUES (@pass, @device, coalesce((SELECT count FROM pass_uses WHERE pass_id = @pass AND device_id = @device), 0) + 1)
+        ON CONFLICT (pass_id, device_id) DO UPDATE SET count =
+          max(count, coalesce((SELECT count FROM pass_uses WHERE pass_id = @pass AND device_id = @device), 0)) + 1`),
+    mergeUse: db.prepare<[string, string, number]>(`
         INSERT INTO pass_uses (pass_id, device_id, count) VALUES (?, ?, ?)
         ON CONFLICT (pass_id, device_id) DO UPDATE SET count = max(count, excluded.count)`),
-      appendEvent: db.prepare<[string, number, string, string]>(
-        'INSERT INTO events (id, at, type, body) VALUES (?, ?, ?, ?)',
-      ),
-      head: db.prepare<[string], { version: number; revoked: number; valid_until: number }>(
-        'SELECT version, revoked, valid_until FROM passes WHERE id = ?',
-      ),
-      owner: db.prepare<
-        [CredentialHash],
-        { pass_id: string; version: number; revoked: number; valid_until: number }
-      >(`
+    appendEvent: db.prepare<[string, number, string, string]>(
+      'INSERT INTO events (id, at, type, body) VALUES (?, ?, ?, ?)',
+    ),
+    head: db.prepare<[string], { version: number; revoked: number; valid_until: number }>(
+      'SELECT version, revoked, valid_until FROM passes WHERE id = ?',
+    ),
+    owner: db.prepare<
+      [CredentialHash],
+      { pass_id: string; version: number; revoked: number; valid_until: number }
+    >(`
         SELECT c.pass_id, p.version, p.revoked, p.valid_until FROM credentials c JOIN passes p ON p.id = c.pass_id
         WHERE c.hash = ?`),
-      upsertPass: db.prepare<
-        [
-          string,
-          number,
-          string,
-          string,
-          number,
-          number,
-          number,
-          string,
-          string,
-          string,
-          string | null,
-          number,
-        ]
-      >(`
+    upsertPass: db.prepare<
+      [string, number, string, string, number, number, number, string, string, string, string | null, number]
+    >(`
         INSERT INTO passes (id, version, kind, name, revoked, valid_from, valid_until, rule, doc, search, access_group_id, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET version = excluded.version, kind = excluded.kind, name = excluded.name,
           revoked = excluded.revoked, valid_from = excluded.valid_from, valid_until = excluded.valid_until,
           rule = excluded.rule, doc = excluded.doc, search = excluded.search, access_group_id = excluded.access_group_id,
           updated_at = excluded.updated_at`),
-      deleteCredentials: db.prepare<[string]>('DELETE FROM credentials WHERE pass_id = ?'),
-      insertCredential: db.prepare<[CredentialHash, string, string]>(
-        'INSERT INTO credentials (hash, pass_id, type) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING',
-      ),
-      reassignCredential: db.prepare<[string, string, CredentialHash]>(
-        'UPDATE credentials SET pass_id = ?, type = ? WHERE hash = ?',
-      ),
-      groupDoc: db.prepare<[string], { doc: string }>('SELECT doc FROM access_groups WHERE id = ?'),
-      upsertGroup: db.prepare<[string, string, string, string]>(`
+    deleteCredentials: db.prepare<[string]>('DELETE FROM credentials WHERE pass_id = ?'),
+    insertCredential: db.prepare<[CredentialHash, string, string]>(
+      'INSERT INTO credentials (hash, pass_id, type) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING',
+    ),
+    reassignCredential: db.prepare<[string, string, CredentialHash]>(
+      'UPDATE credentials SET pass_id = ?, type = ? WHERE hash = ?',
+    ),
+    groupDoc: db.prepare<[string], { doc: string }>('SELECT doc FROM access_groups WHERE id = ?'),
+    upsertGroup: db.prepare<[string, string, string, string]>(`
         INSERT INTO access_groups (id, name, schedule, doc) VALUES (?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, schedule = excluded.schedule, doc = excluded.doc`),
-      revoke: db.prepare<[number, string]>(
-        "UPDATE passes SET revoked = 1, rule = json_set(rule, '$.revoked', json('true')), updated_at = ? WHERE id = ?",
-      ),
-      recordRevocation: db.prepare<[string, number]>(
-        'INSERT OR IGNORE INTO revocations (pass_id, at) VALUES (?, ?)',
-      ),
-      isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revocations WHERE pass_id = ?'),
-      allGroupIds: db.prepare<[], { id: string }>('SELECT id FROM access_groups'),
-      deleteGroup: db.prepare<[string]>('DELETE FROM access_groups WHERE id = ?'),
-      allIds: db.prepare<[], { id: string }>('SELECT id FROM passes'),
-      deletePass: db.prepare<[string]>('DELETE FROM passes WHERE id = ?'),
-      events: db.prepare<[number], { body: string }>(
-        'SELECT body FROM (SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq',
-      ),
-      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare<[string, string]>(
-        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      ),
-      outboxPeek: db.prepare<[number, number], { seq: number; body: string }>(
-        'SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
-      ),
-      outboxDepth: db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM events WHERE seq > ?'),
-      outboxOldest: db.prepare<[number, number], { seq: number }>(
-        'SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?',
-      ),
-      deleteEventsBefore: db.prepare<[number]>('DELETE FROM events WHERE seq < ?'),
-      deleteEventsRange: db.prepare<[number, number]>('DELETE FROM events WHERE seq > ? AND seq < ?'),
-      maxEventSeq: db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events'),
-      stagePart: db.prepare<[number, number, number, string]>(
-        'INSERT OR REPLACE INTO snapshot_parts (seq, part, parts, body) VALUES (?, ?, ?, ?)',
-      ),
-      stagedParts: db.prepare<[number], { part: number; parts: number; body: string }>(
-        'SELECT part, parts, body FROM snapshot_parts WHERE seq = ? ORDER BY part',
-      ),
-      stagedCount: db.prepare<[number], { n: number; lo: number | null; hi: number | null }>(
-        'SELECT count(*) AS n, min(parts) AS lo, max(parts) AS hi FROM snapshot_parts WHERE seq = ?',
-      ),
-      clearStaged: db.prepare<[]>('DELETE FROM snapshot_parts'),
-      clearStagedExcept: db.prepare<[number]>('DELETE FROM snapshot_parts WHERE seq <> ?'),
-      commandResult: db.prepare<[string], { result: string }>('SELECT result FROM commands WHERE id = ?'),
-      recordCommand: db.prepare<[string, number, string]>(
-        'INSERT OR IGNORE INTO commands (id, at, result) VALUES (?, ?, ?)',
-      ),
-      activeCount: db.prepare<[number, number], { n: number }>(
-        'SELECT count(*) AS n FROM passes WHERE revoked = 0 AND valid_from <= ? AND valid_until > ?',
-      ),
-      counts: db.prepare<[], { passes: number; events: number; accessGroups: number }>(`
+    revoke: db.prepare<[number, string]>(
+      "UPDATE passes SET revoked = 1, rule = json_set(rule, '$.revoked', json('true')), updated_at = ? WHERE id = ?",
+    ),
+    recordRevocation: db.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO revocations (pass_id, at) VALUES (?, ?)',
+    ),
+    isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revocations WHERE pass_id = ?'),
+    allGroupIds: db.prepare<[], { id: string }>('SELECT id FROM access_groups'),
+    deleteGroup: db.prepare<[string]>('DELETE FROM access_groups WHERE id = ?'),
+    allIds: db.prepare<[], { id: string }>('SELECT id FROM passes'),
+    deletePass: db.prepare<[string]>('DELETE FROM passes WHERE id = ?'),
+    events: db.prepare<[number], { body: string }>(
+      'SELECT body FROM (SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+    ),
+    getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+    setMeta: db.prepare<[string, string]>(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
+    getSyncMeta: db.prepare<[string], { value: string }>('SELECT value FROM sync_meta WHERE key = ?'),
+    setSyncMeta: db.prepare<[string, string]>(
+      'INSERT INTO sync_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
+    deleteSyncMeta: db.prepare<[string]>('DELETE FROM sync_meta WHERE key = ?'),
+    outboxPeek: db.prepare<[number, number], { seq: number; body: string }>(
+      'SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+    ),
+    outboxDepth: db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM events WHERE seq > ?'),
+    outboxOldest: db.prepare<[number, number], { seq: number }>(
+      'SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?',
+    ),
+    deleteEventsBefore: db.prepare<[number]>('DELETE FROM events WHERE seq < ?'),
+    deleteEventsRange: db.prepare<[number, number]>('DELETE FROM events WHERE seq > ? AND seq < ?'),
+    droppedCountsInRange: db.prepare<[number, number], { n: number }>(
+      "SELECT COALESCE(SUM(json_extract(body, '$.count')), 0) AS n FROM events " +
+        "WHERE seq > ? AND seq < ? AND type = 'device.outbox_dropped'",
+    ),
+    stagePart: db.prepare<[number, number, number, string]>(
+      'INSERT OR REPLACE INTO snapshot_parts (seq, part, parts, body) VALUES (?, ?, ?, ?)',
+    ),
+    stagedParts: db.prepare<[number], { part: number; parts: number; body: string }>(
+      'SELECT part, parts, body FROM snapshot_parts WHERE seq = ? ORDER BY part',
+    ),
+    stagedCount: db.prepare<[number], { n: number; lo: number | null; hi: number | null }>(
+      'SELECT count(*) AS n, min(parts) AS lo, max(parts) AS hi FROM snapshot_parts WHERE seq = ?',
+    ),
+    clearStaged: db.prepare<[]>('DELETE FROM snapshot_parts'),
+    clearStagedExcept: db.prepare<[number]>('DELETE FROM snapshot_parts WHERE seq <> ?'),
+    commandResult: db.prepare<[string], { result: string }>('SELECT result FROM commands WHERE id = ?'),
+    recordCommand: db.prepare<[string, number, string]>(
+      'INSERT OR IGNORE INTO commands (id, at, result) VALUES (?, ?, ?)',
+    ),
+    activeCount: db.prepare<[number, number], { n: number }>(
+      'SELECT count(*) AS n FROM passes WHERE revoked = 0 AND valid_from <= ? AND valid_until > ?',
+    ),
+    counts: db.prepare<[], { passes: number; events: number; accessGroups: number }>(`
         SELECT (SELECT count(*) FROM passes) AS passes, (SELECT count(*) FROM events) AS events,
                (SELECT count(*) FROM access_groups) AS accessGroups`),
-    };
+  };
+}
+
+/** Meta keys kept in the cache (they describe the cache and roll back with it); the rest are in the journal. */
+const isCacheMeta = (key: string): boolean => key.startsWith('sync.') || key.startsWith('cache.');
+const CACHE_REBUILT = 'cache.rebuilt';
+const JOURNAL_REBUILT = 'journal.rebuilt';
+
+export class SqlitePassStore implements PassStore {
+  readonly journalFile: string;
+  readonly cacheFile: string;
+  private connection!: Database.Database;
+  private stmts!: Statements;
+  private runTx!: Database.Transaction<(fn: () => unknown) => unknown>;
+  private putTx!: Database.Transaction<
+    (pass: CompiledPass, hashes: readonly PassCredentialHash[], now: number, existed: boolean) => void
+  >;
+  private incidents: StoreIncident[] = [];
+  private readonly now: () => number;
+
+  /** Opens (creating, migrating, checking and if need be rebuilding) the two files in `dir`. */
+  constructor(
+    readonly dir: string,
+    private readonly options: SqliteStoreOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.journalFile = path.join(dir, JOURNAL_FILE);
+    this.cacheFile = path.join(dir, CACHE_FILE);
+    try {
+      if (!options.readonly) {
+        mkdirSync(dir, { recursive: true, mode: 0o750 });
+        migrateLegacy(dir);
+      }
+      this.open();
+    } catch (e) {
+      throw new DoorpassError(
+        ErrorCode.StoreUnavailable,
+        `cannot open the database in ${dir}: ${(e as Error).message}`,
+        [],
+        { cause: e },
+      );
+    }
+  }
+
+  /** The connection (journal as `main`, cache as `cache`). */
+  get db(): Database.Database {
+    return this.connection;
+  }
+
+  private open(check = this.options.integrityCheck ?? true): void {
+    const ro = this.options.readonly ?? false;
+    if (!ro) {
+      this.prepareFile('journal', this.journalFile, JOURNAL_MIGRATIONS, check);
+      this.prepareFile('cache', this.cacheFile, CACHE_MIGRATIONS, check);
+    }
+    const db = new Database(this.journalFile, { readonly: ro, fileMustExist: ro });
+    try {
+      db.pragma(`busy_timeout = ${this.options.busyTimeoutMs ?? 5000}`);
+      db.prepare('ATTACH ? AS cache').run(this.cacheFile);
+      if (!ro) {
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${this.options.synchronous ?? 'FULL'}`);
+        db.pragma('cache.journal_mode = WAL');
+        db.pragma('cache.synchronous = NORMAL');
+      }
+      db.pragma('foreign_keys = ON');
+      // 16 MiB page cache for the pass cache (default 2 MiB): credential hashes are random keys, so a bulk
+      // import touches pages all over the index.
+      db.pragma('cache.cache_size = -16384');
+      this.stmts = prepareStatements(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    this.connection = db;
     this.runTx = db.transaction((fn: () => unknown) => fn());
     this.putTx = db.transaction(
       (pass: CompiledPass, hashes: readonly PassCredentialHash[], now: number, existed: boolean) =>
@@ -246,21 +453,89 @@ export class SqlitePassStore implements PassStore {
     );
   }
 
-  private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `database schema version ${current} is newer than this doorpass (${MIGRATIONS.length}); upgrade doorpass`,
-      );
+  /**
+   * Creates, checks and migrates one file on its own connection. A corrupt file (it will not open as a
+   * database, quick_check reports a problem, or a migration meets corruption) is moved aside and recreated.
+   */
+  private prepareFile(which: StoreFile, file: string, migrations: readonly string[], check: boolean): void {
+    try {
+      this.initFile(file, migrations, check);
+    } catch (e) {
+      if (storeFailureKind(e) !== 'corrupt') throw e;
+      const at = this.now();
+      const reason = `${(e as Error).message}`.split('\n').slice(0, 3).join('; ');
+      const movedTo = moveAside(file, `corrupt-${stamp(at)}`);
+      this.initFile(file, migrations, false);
+      const incident: StoreIncident = { file: which, reason, at, movedTo };
+      const db = new Database(file);
+      try {
+        const table = which === 'cache' ? 'sync_meta' : 'meta';
+        db.prepare(`INSERT OR REPLACE INTO ${table} (key, value) VALUES (?, ?)`).run(
+          which === 'cache' ? CACHE_REBUILT : JOURNAL_REBUILT,
+          JSON.stringify(incident),
+        );
+      } finally {
+        db.close();
+      }
+      this.incidents.push(incident);
     }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db
-        .transaction(() => {
-          this.db.exec(MIGRATIONS[v] ?? '');
-          this.db.pragma(`user_version = ${v + 1}`);
-        })
-        .immediate();
+  }
+
+  private initFile(file: string, migrations: readonly string[], check: boolean): void {
+    touch(file);
+    const db = new Database(file);
+    try {
+      db.pragma(`busy_timeout = ${this.options.busyTimeoutMs ?? 5000}`);
+      db.pragma('journal_mode = WAL');
+      if (check) {
+        const rows = db.pragma('quick_check(20)', { simple: false }) as { quick_check: string }[];
+        const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
+        if (problems.length > 0) throw new IntegrityError(`quick_check: ${problems.join('; ')}`);
+      }
+      migrate(db, migrations, path.basename(file));
+    } finally {
+      db.close();
     }
+  }
+
+  /** Incidents found at open (or by checkAndRepair) not yet taken; taking them clears the list. */
+  takeIncidents(): StoreIncident[] {
+    const out = this.incidents;
+    this.incidents = [];
+    return out;
+  }
+
+  health(): StoreHealth {
+    const read = (file: StoreFile): StoreHealth['cache'] => {
+      let raw: string | undefined;
+      try {
+        raw =
+          file === 'cache'
+            ? this.stmts.getSyncMeta.get(CACHE_REBUILT)?.value
+            : this.stmts.getMeta.get(JOURNAL_REBUILT)?.value;
+      } catch {
+        raw = undefined;
+      }
+      if (raw === undefined) return { state: 'ok', reason: null, since: null, movedTo: null };
+      const i = JSON.parse(raw) as StoreIncident;
+      return { state: 'rebuilt', reason: i.reason, since: i.at, movedTo: i.movedTo };
+    };
+    return { cache: read('cache'), journal: read('journal') };
+  }
+
+  failureKind(err: unknown): StoreFailureKind | undefined {
+    return storeFailureKind(err);
+  }
+
+  /**
+   * After a corruption error at run time: closes the connection, checks both files, moves a corrupt one
+   * aside and recreates it, and reopens. Returns the incidents found (also kept for takeIncidents()).
+   */
+  checkAndRepair(): StoreIncident[] {
+    const before = this.incidents.length;
+    this.close();
+    this.open(true);
+    return this.incidents.slice(before);
   }
 
   atomically<T>(fn: () => T): T {
@@ -286,7 +561,7 @@ export class SqlitePassStore implements PassStore {
   }
 
   countUse(passId: string, deviceId: string): void {
-    this.stmts.countUse.run(passId, deviceId);
+    this.stmts.countUse.run({ pass: passId, device: deviceId });
   }
 
   appendEvent(event: JournalEvent): void {
@@ -372,6 +647,8 @@ export class SqlitePassStore implements PassStore {
   }
 
   removePassesNotIn(ids: ReadonlySet<string>): number {
+    // Only a full snapshot (sync or `import --replace`) removes passes: the cache is whole again.
+    this.stmts.deleteSyncMeta.run(CACHE_REBUILT);
     let removed = 0;
     for (const { id } of this.stmts.allIds.all()) {
       if (!ids.has(id)) removed += this.stmts.deletePass.run(id).changes;
@@ -415,7 +692,9 @@ export class SqlitePassStore implements PassStore {
     }
     const sql = `
       SELECT p.id, p.version, p.kind, p.name, p.revoked, p.valid_from, p.valid_until, p.rule, p.doc,
-        (SELECT json_group_object(device_id, count) FROM pass_uses u WHERE u.pass_id = p.id) AS uses
+        (SELECT json_group_object(device_id, n) FROM (SELECT device_id, max(count) AS n FROM (
+          SELECT device_id, count FROM pass_uses WHERE pass_id = p.id
+          UNION ALL SELECT device_id, count FROM own_uses WHERE pass_id = p.id) GROUP BY device_id)) AS uses
       FROM passes p ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY p.valid_from, p.id ${query.limit !== undefined ? `LIMIT ${Math.floor(query.limit)}` : ''}`;
     return (this.db.prepare(sql).all(...params) as PassDbRow[]).map((r) => ({
@@ -443,11 +722,17 @@ export class SqlitePassStore implements PassStore {
   }
 
   getMeta(key: string): string | undefined {
-    return this.stmts.getMeta.get(key)?.value;
+    return (isCacheMeta(key) ? this.stmts.getSyncMeta : this.stmts.getMeta).get(key)?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.stmts.setMeta.run(key, value);
+    if (!isCacheMeta(key)) {
+      this.stmts.setMeta.run(key, value);
+      return;
+    }
+    this.stmts.setSyncMeta.run(key, value);
+    // The cloud's state has been applied: a rebuilt cache is trusted again.
+    if (key === 'sync.seq') this.stmts.deleteSyncMeta.run(CACHE_REBUILT);
   }
 
   private uploadedSeq(): number {
@@ -474,11 +759,16 @@ export class SqlitePassStore implements PassStore {
     });
   }
 
-  outboxTrim(maxEvents: number): number {
-    const uploaded = this.uploadedSeq();
-    const cut = this.stmts.outboxOldest.get(uploaded, Math.max(0, this.outboxDepth() - maxEvents));
-    if (cut === undefined) return 0;
-    return this.stmts.deleteEventsRange.run(uploaded, cut.seq).changes;
+  outboxTrim(maxEvents: number): { dropped: number; carried: number } {
+    return this.db
+      .transaction(() => {
+        const uploaded = this.uploadedSeq();
+        const cut = this.stmts.outboxOldest.get(uploaded, Math.max(0, this.outboxDepth() - maxEvents));
+        if (cut === undefined) return { dropped: 0, carried: 0 };
+        const carried = this.stmts.droppedCountsInRange.get(uploaded, cut.seq)?.n ?? 0;
+        return { dropped: this.stmts.deleteEventsRange.run(uploaded, cut.seq).changes, carried };
+      })
+      .immediate();
   }
 
   stageSnapshotPart(seq: number, part: number, parts: number, body: string): number | 'inconsistent' {
