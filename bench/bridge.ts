@@ -5,22 +5,19 @@
  *
  *   bridge.key_to_relay.p50/p99   vs pty.echo.p50/p99
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SerialPort } from 'serialport';
 import { createLogger, openSite, startDaemon } from '../src/app/compose.js';
 import { loadConfig } from '../src/app/config.js';
 import { importSnapshot } from '../src/app/import.js';
 import { Deframer, encodeFrame, nextSeq, type BridgeMessage } from '../src/protocol/bridge.js';
+import { sleep, withPtyPair } from './pty.js';
 import { emit, log, nowNs, percentile } from './stats.js';
 
 const ENTRIES = 1000;
 const WARMUP = 50;
 const PIN = '246810';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function openPort(p: string): Promise<SerialPort> {
   const port = new SerialPort({ path: p, baudRate: 115200, autoOpen: false });
@@ -52,19 +49,7 @@ async function measureEcho(host: string, device: string): Promise<Float64Array> 
 }
 
 export async function benchBridge(): Promise<void> {
-  if (spawnSync('socat', ['-V'], { stdio: 'ignore' }).status !== 0) {
-    log('socat is not installed: skipping bridge.key_to_relay');
-    return;
-  }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'doorpass-bench-bridge-'));
-  const host = path.join(dir, 'host');
-  const device = path.join(dir, 'device');
-  const socat = spawn('socat', [`pty,raw,echo=0,link=${host}`, `pty,raw,echo=0,link=${device}`], {
-    stdio: 'ignore',
-  });
-  try {
-    while (!existsSync(host) || !existsSync(device)) await sleep(10);
-
+  await withPtyPair('bridge.key_to_relay', async ({ dir, host, device }) => {
     const echo = await measureEcho(host, device);
 
     const configFile = path.join(dir, 'doorpass.yaml');
@@ -153,8 +138,5 @@ log: { level: silent }
       'pty.echo.p99',
       percentile(echo, 99) / 1e3,
     );
-  } finally {
-    socat.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }

@@ -8,9 +8,7 @@
  * The baselines are the wire time of the same bytes at 115200 baud, 10 bits a byte. A pty does not pace
  * bytes at the baud rate, so a ratio below 1 is possible: the figure then shows software overhead only.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SerialPort } from 'serialport';
 import { OsdpBus } from '../src/adapters/osdp/bus.js';
@@ -21,12 +19,12 @@ import { systemClock } from '../src/app/relay.js';
 import { CMD, REPLY } from '../src/protocol/osdp/messages.js';
 import { buildPacket, PacketParser } from '../src/protocol/osdp/packet.js';
 import { encodeWiegand } from '../src/protocol/wiegand.js';
-import { emit, log, nowNs, percentile } from './stats.js';
+import { sleep, withPtyPair } from './pty.js';
+import { emit, nowNs, percentile } from './stats.js';
 
 const BAUD = 115200;
 const POLLS = 2000;
 const CARDS = 200;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const wireMs = (bytes: number): number => (bytes * 10 * 1000) / BAUD;
 
 /** A plain-mode reader at address 1: ACKs everything, reports a queued card on the next POLL. */
@@ -70,18 +68,7 @@ async function openPort(p: string): Promise<SerialPort> {
 }
 
 export async function benchOsdp(): Promise<void> {
-  if (spawnSync('socat', ['-V'], { stdio: 'ignore' }).status !== 0) {
-    log('socat is not installed: skipping osdp');
-    return;
-  }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'doorpass-bench-osdp-'));
-  const host = path.join(dir, 'host');
-  const device = path.join(dir, 'device');
-  const socat = spawn('socat', [`pty,raw,echo=0,link=${host}`, `pty,raw,echo=0,link=${device}`], {
-    stdio: 'ignore',
-  });
-  try {
-    while (!existsSync(host) || !existsSync(device)) await sleep(10);
+  await withPtyPair('osdp', async ({ dir, host, device }) => {
     const port = await openPort(device);
     const reader = new BenchReader(port);
 
@@ -168,8 +155,5 @@ log: { level: silent }
     const cardWire = wireMs(44);
     emit('osdp.card_to_relay.p50', percentile(cards, 50), 'ms', 'osdp.wire_time.card', cardWire);
     emit('osdp.card_to_relay.p99', percentile(cards, 99), 'ms', 'osdp.wire_time.card', cardWire);
-  } finally {
-    socat.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }

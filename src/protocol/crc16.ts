@@ -22,15 +22,23 @@ const TABLE: Uint16Array = (() => {
 })();
 
 /**
+ * The non-reflected CRC-16 with polynomial 0x1021 and no final XOR over `data[from, to)`, starting from `init`:
+ * CRC-16/CCITT-FALSE with init 0xFFFF (the bridge), CRC-16/AUG-CCITT with init 0x1D0F (OSDP).
+ */
+export function crc16Poly1021(data: Uint8Array, init: number, from = 0, to = data.length): number {
+  let crc = init & 0xffff;
+  for (let i = from; i < to; i++) {
+    // Non-reflected: the next byte meets the top byte of the register. TABLE has 256 entries and the index is
+    // 0..255, so the lookup is never undefined; `?? 0` only satisfies noUncheckedIndexedAccess.
+    crc = ((crc << 8) ^ (TABLE[((crc >>> 8) ^ (data[i] ?? 0)) & 0xff] ?? 0)) & 0xffff;
+  }
+  return crc;
+}
+
+/**
  * CRC-16/CCITT-FALSE of `data` (poly 0x1021, init 0xFFFF, not reflected, no final XOR), as an integer
  * 0..0xFFFF. `crc16CcittFalse(new TextEncoder().encode('123456789')) === 0x29b1`.
  */
 export function crc16CcittFalse(data: Uint8Array): number {
-  let crc = 0xffff;
-  for (const byte of data) {
-    // Non-reflected: the next byte meets the top byte of the register. TABLE has 256 entries and the index is
-    // 0..255, so the lookup is never undefined; `?? 0` only satisfies noUncheckedIndexedAccess.
-    crc = ((crc << 8) ^ (TABLE[((crc >>> 8) ^ byte) & 0xff] ?? 0)) & 0xffff;
-  }
-  return crc;
+  return crc16Poly1021(data, 0xffff);
 }

@@ -8,23 +8,11 @@
  *   whole packet is 0 mod 256. Annex E: `53 00 08 00 00 61 00` → `44`. Only for readers without CRC support.
  */
 
-const TABLE: Uint16Array = (() => {
-  const table = new Uint16Array(256);
-  for (let byte = 0; byte < 256; byte++) {
-    let reg = byte << 8;
-    for (let bit = 0; bit < 8; bit++) reg = reg & 0x8000 ? (reg << 1) ^ 0x1021 : reg << 1;
-    table[byte] = reg & 0xffff;
-  }
-  return table;
-})();
+import { crc16Poly1021 } from '../crc16.js';
 
 /** The OSDP CRC-16 of `data[from, to)`, as an integer 0..0xFFFF (send it little-endian). */
 export function osdpCrc16(data: Uint8Array, from = 0, to = data.length): number {
-  let crc = 0x1d0f;
-  for (let i = from; i < to; i++) {
-    crc = ((crc << 8) ^ (TABLE[((crc >>> 8) ^ (data[i] ?? 0)) & 0xff] ?? 0)) & 0xffff;
-  }
-  return crc;
+  return crc16Poly1021(data, 0x1d0f, from, to);
 }
 
 /** The OSDP 8-bit checksum of `data[from, to)`: the byte that makes the sum of all of them 0 mod 256. */
