@@ -36,6 +36,7 @@ import { haveMosquitto, startBroker, type Broker } from '../test/helpers/mosquit
 import { halves, runOutage, sampleMemory, type MemorySample } from '../test/helpers/outage.js';
 import { haveSocat, ptyPair, type PtyPair } from '../test/helpers/pty.js';
 import { emit, log, nowNs, percentile, Prng } from './stats.js';
+import { NO_NOTIFIER } from '../src/adapters/sd-notify.js';
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? '600');
 const RATE = Number(process.env['SOAK_RATE'] ?? '200');
@@ -216,14 +217,7 @@ ${broker ? `mqtt: { url: ${JSON.stringify(broker.url)} }\ncloud: { publicKeyFile
     const daemon = startDaemon(loaded, {
       logger: createLogger('info', sink),
       stdin,
-      notifier: {
-        enabled: false,
-        ready: () => undefined,
-        status: () => undefined,
-        stopping: () => undefined,
-        watchdog: () => undefined,
-        watchdogIntervalMs: null,
-      },
+      notifier: NO_NOTIFIER,
       version: 'soak',
     });
     closers.unshift(() => daemon.stop());

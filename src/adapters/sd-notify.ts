@@ -17,6 +17,16 @@ export interface Notifier {
   stopping(): void;
 }
 
+/** A notifier that sends nothing (in-process daemons in tests and the soak, whatever NOTIFY_SOCKET says). */
+export const NO_NOTIFIER: Notifier = {
+  enabled: false,
+  watchdogIntervalMs: null,
+  ready: () => undefined,
+  status: () => undefined,
+  watchdog: () => undefined,
+  stopping: () => undefined,
+};
+
 export function systemdNotifier(
   log: Logger,
   env: NodeJS.ProcessEnv = process.env,

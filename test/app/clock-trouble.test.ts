@@ -27,6 +27,7 @@ import type { UntrustedClockPolicy } from '../../src/core/clock-trust.js';
 import type { DeviceEvent } from '../../src/core/events.js';
 import { FakeClock, FakeSource, RecordingLine, recordingLogger } from '../helpers/fakes.js';
 import { MID_2026, pass, tempSite } from '../helpers/fixtures.js';
+import { NO_NOTIFIER } from '../../src/adapters/sd-notify.js';
 
 const DAY = 86_400_000;
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -287,14 +288,7 @@ t.test('the daemon: status shows the clock, and why it is untrusted', async (t) 
     stdin,
     ntp: new FakeNtp(),
     buildTime: null,
-    notifier: {
-      enabled: false,
-      ready: () => undefined,
-      status: () => undefined,
-      stopping: () => undefined,
-      watchdog: () => undefined,
-      watchdogIntervalMs: null,
-    },
+    notifier: NO_NOTIFIER,
   });
   t.teardown(() => daemon.stop());
   const expected = {

@@ -20,6 +20,7 @@ import type { JournalEvent } from '../../src/core/events.js';
 import { Zone } from '../../src/core/zone.js';
 import { FakeClock, recordingLogger } from '../helpers/fakes.js';
 import { MID_2026, pass, tempSite } from '../helpers/fixtures.js';
+import { NO_NOTIFIER } from '../../src/adapters/sd-notify.js';
 
 const DEVICE = 'panel-west';
 const FILLER = 'test.filler';
@@ -287,14 +288,7 @@ t.test('the daemon reports a cache rebuilt at start in its status, and journals 
     logger: createLogger('silent'),
     clock: new FakeClock(MID_2026),
     stdin: new PassThrough(),
-    notifier: {
-      enabled: false,
-      ready: () => undefined,
-      status: () => undefined,
-      stopping: () => undefined,
-      watchdog: () => undefined,
-      watchdogIntervalMs: null,
-    },
+    notifier: NO_NOTIFIER,
   });
   t.teardown(() => daemon.stop());
   const st = daemon.localStatus();
