@@ -277,6 +277,64 @@ t.test('a corrupt journal is moved aside (never deleted) and recreated; an alarm
   t.equal(store.listEvents(10).length, 0);
 });
 
+t.test('a corrupt journal: what can still be read is salvaged into the new one', async (t) => {
+  const dir = dirFor(t);
+  let store = new SqlitePassStore(dir);
+  fill(store, 5);
+  const access = new AccessControl(store, hasher, zone, DEVICE);
+  for (let i = 0; i < 400; i++) attempt(access, i % 2 === 0 ? '100001' : '999999', i);
+  store.recordCommand('cmd-1', MID_2026, '{"id":"cmd-1","ok":true}');
+  store.setMeta('lockout.keypad.lobby', '{"v":1,"remainingMs":0,"level":2,"consecutive":3}');
+  store.outboxAck(store.outboxPeek(1000).at(-1)?.seq ?? 0, 1000);
+  const before = store.listEvents(1000);
+  store.close();
+  // Find a leaf page of the events table in the middle of it, and damage only that page.
+  const probe = new Database(path.join(dir, 'journal.db'));
+  probe.pragma('wal_checkpoint(TRUNCATE)');
+  const leaves = probe
+    .prepare<[], { pageno: number }>(
+      "SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf' ORDER BY pageno",
+    )
+    .all();
+  probe.close();
+  t.ok(leaves.length >= 5, `${leaves.length} leaf pages of events`);
+  scribble(path.join(dir, 'journal.db'), leaves[Math.floor(leaves.length / 2)]?.pageno ?? 0, 1);
+
+  store = new SqlitePassStore(dir);
+  t.teardown(() => store.close());
+  const [incident] = store.takeIncidents();
+  t.equal(incident?.file, 'journal', 'the damage was found at open');
+  t.match(incident?.reason, /salvaged \d+ events, 1 use counts, 1 command ids/);
+  t.equal(store.health().journal.state, 'rebuilt');
+  const after = store.listEvents(1000);
+  const ids = new Set(before.map((e) => e.id));
+  t.ok(after.length > 0 && after.length < before.length, `${after.length} of ${before.length} events saved`);
+  t.ok(
+    after.every((e) => ids.has(e.id)),
+    'every salvaged event is one that was journalled',
+  );
+  t.equal(new Set(after.map((e) => e.id)).size, after.length, 'no duplicates');
+  t.ok(
+    after.some((e) => e.id === before.at(-1)?.id),
+    'events after the damaged page are saved',
+  );
+  t.ok(
+    after.some((e) => e.id === before[0]?.id),
+    'events before it too',
+  );
+  t.equal(store.commandResult('cmd-1'), '{"id":"cmd-1","ok":true}', 'executed command ids are kept');
+  t.match(store.getMeta('lockout.keypad.lobby'), /"level":2/, 'meta is kept');
+  t.equal(store.outboxDepth(), 0, 'the upload marker still applies: nothing is uploaded twice');
+  // The use counts survive: the single pass PIN 100001 was granted 200 times.
+  t.equal(store.findCredential(hasher.hash('pin', '100001'), DEVICE)?.usage.own, 200);
+  const aside = readdirSync(dir).filter((f) => f.startsWith('journal.db.corrupt-'));
+  t.equal(aside.length, 1, 'the damaged file is kept as it was');
+  t.notOk(
+    readdirSync(dir).some((f) => f.includes('.salvage')),
+    'the working copy is removed',
+  );
+});
+
 t.test('a corruption error at run time: checkAndRepair moves the bad file aside and reopens', async (t) => {
   const dir = dirFor(t);
   const first = new SqlitePassStore(dir);

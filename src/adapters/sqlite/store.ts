@@ -14,7 +14,16 @@
  * journal. A legacy single-file `doorpass.db` is split into the two files on first open.
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { PassRule } from '../../core/decide.js';
 import { DoorpassError, ErrorCode } from '../../core/errors.js';
@@ -119,6 +128,87 @@ function moveAside(file: string, suffix: string): string {
   for (const s of SIDE_FILES) if (existsSync(file + s)) renameSync(file + s, target + s);
   fsyncDir(path.dirname(file));
   return target;
+}
+
+interface EventRow {
+  seq: number;
+  id: string;
+  at: number;
+  type: string;
+  body: string;
+}
+
+/** What salvageJournal() copied out of a corrupt journal. */
+export interface JournalSalvage {
+  readonly events: number;
+  readonly uses: number;
+  readonly commands: number;
+  readonly meta: number;
+}
+
+/**
+ * Best effort, after a corrupt journal was moved aside and a fresh one created: copies into the fresh file
+ * what can still be read from a copy of the old one (the moved-aside file itself is left as it was, for
+ * forensics): events (read forwards and then backwards, so both sides of a damaged region are found), this
+ * device's use counts, executed command ids and meta (the upload marker, lockouts, the clock floor). Events
+ * keep their seq, so the upload marker still applies; one re-sent anyway is deduplicated by id by the cloud.
+ * Never throws: what cannot be read stays in the moved-aside file.
+ */
+export function salvageJournal(movedTo: string, fresh: string, skipMeta: readonly string[]): JournalSalvage {
+  const copy = `${fresh}.salvage`;
+  const none: JournalSalvage = { events: 0, uses: 0, commands: 0, meta: 0 };
+  let src: Database.Database | undefined;
+  let dst: Database.Database | undefined;
+  try {
+    for (const side of SIDE_FILES) {
+      if (side !== '-shm' && existsSync(movedTo + side)) copyFileSync(movedTo + side, copy + side);
+    }
+    src = new Database(copy);
+    const read = <T>(sql: string, each: (row: T) => void, ...args: unknown[]): void => {
+      try {
+        for (const row of src?.prepare<unknown[], T>(sql).iterate(...args) ?? []) each(row);
+      } catch {
+        // A damaged page: keep what was read before it.
+      }
+    };
+    const events = new Map<number, EventRow>();
+    const cols = 'SELECT seq, id, at, type, body FROM events';
+    read<EventRow>(`${cols} ORDER BY seq`, (r) => void events.set(r.seq, r));
+    read<EventRow>(`${cols} ORDER BY seq DESC`, (r) => void events.set(r.seq, r));
+    const uses: { pass_id: string; device_id: string; count: number }[] = [];
+    read<(typeof uses)[number]>('SELECT pass_id, device_id, count FROM own_uses', (r) => void uses.push(r));
+    const commands: { id: string; at: number; result: string }[] = [];
+    read<(typeof commands)[number]>('SELECT id, at, result FROM commands', (r) => void commands.push(r));
+    const meta: { key: string; value: string }[] = [];
+    read<(typeof meta)[number]>('SELECT key, value FROM meta', (r) => {
+      if (!skipMeta.includes(r.key)) meta.push(r);
+    });
+    dst = new Database(fresh);
+    const target = dst;
+    target.transaction(() => {
+      const ev = target.prepare(
+        'INSERT OR IGNORE INTO events (seq, id, at, type, body) VALUES (?, ?, ?, ?, ?)',
+      );
+      for (const r of [...events.values()].sort((a, b) => a.seq - b.seq))
+        ev.run(r.seq, r.id, r.at, r.type, r.body);
+      const us = target.prepare(
+        'INSERT INTO own_uses (pass_id, device_id, count) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (pass_id, device_id) DO UPDATE SET count = max(count, excluded.count)',
+      );
+      for (const r of uses) us.run(r.pass_id, r.device_id, r.count);
+      const cm = target.prepare('INSERT OR IGNORE INTO commands (id, at, result) VALUES (?, ?, ?)');
+      for (const r of commands) cm.run(r.id, r.at, r.result);
+      const mt = target.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+      for (const r of meta) mt.run(r.key, r.value);
+    })();
+    return { events: events.size, uses: uses.length, commands: commands.length, meta: meta.length };
+  } catch {
+    return none;
+  } finally {
+    src?.close();
+    dst?.close();
+    for (const side of SIDE_FILES) rmSync(copy + side, { force: true });
+  }
 }
 
 function touch(file: string): void {
@@ -466,7 +556,17 @@ export class SqlitePassStore implements PassStore {
       const reason = `${(e as Error).message}`.split('\n').slice(0, 3).join('; ');
       const movedTo = moveAside(file, `corrupt-${stamp(at)}`);
       this.initFile(file, migrations, false);
-      const incident: StoreIncident = { file: which, reason, at, movedTo };
+      // The journal cannot be fetched again from the cloud: keep whatever can still be read of it.
+      const saved = which === 'journal' ? salvageJournal(movedTo, file, [JOURNAL_REBUILT]) : undefined;
+      const incident: StoreIncident = {
+        file: which,
+        reason:
+          saved === undefined
+            ? reason
+            : `${reason}; salvaged ${saved.events} events, ${saved.uses} use counts, ${saved.commands} command ids`,
+        at,
+        movedTo,
+      };
       const db = new Database(file);
       try {
         const table = which === 'cache' ? 'sync_meta' : 'meta';
