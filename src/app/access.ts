@@ -7,7 +7,7 @@ import { decide, type CredentialType, type Decision, type DenyReason } from '../
 import type { AccessEvent } from '../core/events.js';
 import type { Zone } from '../core/zone.js';
 import { normalizeCredential } from '../protocol/pass.js';
-import type { CredentialHasher, PassStore } from '../ports/store.js';
+import type { CredentialHasher, CredentialMatch, PassStore } from '../ports/store.js';
 import { UlidFactory } from './ids.js';
 import type { StorageGuard } from './storage.js';
 
@@ -49,17 +49,28 @@ export class AccessControl {
   }
 
   private decideNow(attempt: AccessAttempt): Decision {
+    return this.lookup(attempt).decision;
+  }
+
+  /** The decision, and the cache row it was made from (the storage guard's policy looks at its limits). */
+  private lookup(attempt: AccessAttempt): { decision: Decision; match: CredentialMatch | undefined } {
     const hash = this.hasher.hash(attempt.type, normalizeCredential(attempt.type, attempt.value));
     const match = this.store.findCredential(hash, this.deviceId);
-    return decide({
+    // Uses granted while the journal could not be written are held by the guard until they are.
+    const held = match === undefined ? 0 : (this.storage?.heldUses(match.rule.id) ?? 0);
+    const decision = decide({
       pass: match?.rule,
-      usage: match?.usage ?? { own: 0, others: 0 },
+      usage:
+        match === undefined
+          ? { own: 0, others: 0 }
+          : { own: match.usage.own + held, others: match.usage.others },
       group: match?.group,
       door: attempt.door,
       now: attempt.now,
       zone: this.zone,
       clock: this.clockTrust?.(),
     });
+    return { decision, match };
   }
 
   /**
@@ -88,10 +99,9 @@ export class AccessControl {
   }
 
   private degraded(attempt: AccessAttempt, guard: StorageGuard): AccessOutcome {
-    return guard.decideDegraded(
-      () => this.decideNow(attempt),
-      (d) => this.eventFor(attempt, d),
-    );
+    const { decision, match } = this.lookup(attempt);
+    const limited = match?.rule.maxUses !== undefined || match?.rule.maxUsesPerDevice !== undefined;
+    return guard.decideDegraded(decision, limited, (d) => this.eventFor(attempt, d));
   }
 
   /** Journals a denial decided before any lookup (e.g. locked_out); the credential is not looked at. */

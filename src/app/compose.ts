@@ -209,8 +209,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
   });
   storage.logIncidents(site.incidents);
   journal.storage = storage;
-  // Through the guard's view, uses held in memory while the journal cannot be written count too.
-  const access = new AccessControl(storage.view, site.hasher, site.zone, config.device.id, journal.ids);
+  const access = new AccessControl(site.store, site.hasher, site.zone, config.device.id, journal.ids);
   access.storage = storage;
   const clockGuard = new ClockGuard(site.store, journal, clock, log, {
     policy: config.clock.untrustedPolicy,
@@ -379,11 +378,8 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
       journal,
       clock,
       log,
-      { ...DEFAULT_KEYPAD, ...config.keypad },
-      {
-        ...DEFAULT_LOCKOUT,
-        ...config.lockout,
-      },
+      keypadConfig,
+      lockoutConfig,
       lockoutPersistence,
     );
   });
@@ -432,6 +428,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
   }
   const startedAt = new Date(clock.now()).toISOString();
   let cloud: RunningDaemon['cloud'];
+  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
   const status = (): DeviceStatus => ({
     online: true,
     version: options.version ?? 'unknown',
@@ -462,7 +459,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     clock: clockGuard.status(),
     storage: ((st, health) => ({
       writable: st.writable,
-      since: st.since === null ? null : new Date(st.since).toISOString(),
+      since: iso(st.since),
       pendingEvents: st.pendingEvents,
       droppedEvents: st.droppedEvents,
       cache: health.cache.state,
@@ -533,7 +530,6 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
   }
   clockGuard.start();
   for (const input of inputs) input.source.start(input);
-  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
   const localStatus = (): LocalStatus => {
     const now = clock.now();
     const counts = site.store.counts();
@@ -586,7 +582,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
         dropped: cloud?.uploader.counters.dropped ?? 0,
         uploaded: cloud?.uploader.counters.uploaded ?? 0,
       },
-      storage: { ...storage.status(), since: iso(storage.status().since) },
+      storage: ((st) => ({ ...st, since: iso(st.since) }))(storage.status()),
       ...((h) => ({
         cache: { ...h.cache, since: iso(h.cache.since) },
         journal: { ...h.journal, since: iso(h.journal.since) },

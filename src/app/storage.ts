@@ -13,7 +13,7 @@
 import type { Decision } from '../core/decide.js';
 import type { AccessEvent, DeviceEvent, JournalEvent } from '../core/events.js';
 import type { Clock, Logger, Timer } from '../ports/io.js';
-import type { CredentialMatch, PassStore, StoreIncident } from '../ports/store.js';
+import type { PassStore, StoreIncident } from '../ports/store.js';
 import type { UlidFactory } from './ids.js';
 
 export type WriteFailurePolicy = 'deny-limited' | 'deny-all' | 'allow-all';
@@ -43,10 +43,6 @@ export interface StorageStatus {
 }
 
 export type DeviceEventDraft = Omit<DeviceEvent, 'id' | 'at' | 'device'>;
-
-function isLimited(match: CredentialMatch | undefined): boolean {
-  return match?.rule.maxUses !== undefined || match?.rule.maxUsesPerDevice !== undefined;
-}
 
 function describe(err: unknown): string {
   const code = (err as { code?: unknown }).code;
@@ -95,11 +91,8 @@ export class StorageGuard {
   private readonly pendingUses = new Map<string, number>();
   private dropped = 0;
   private timer: Timer | undefined;
-  private lastMatch: CredentialMatch | undefined;
   private stopped = false;
   private lastRepair: number | undefined;
-  /** The store as AccessControl should see it: this device's uses held in memory count too. */
-  readonly view: PassStore;
 
   constructor(
     private readonly store: PassStore,
@@ -108,28 +101,11 @@ export class StorageGuard {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly options: StorageGuardOptions = DEFAULT_STORAGE_GUARD,
-  ) {
-    const bound = new Map<PropertyKey, unknown>();
-    const findCredential: PassStore['findCredential'] = (hash, device) => {
-      const match = store.findCredential(hash, device);
-      this.lastMatch = match;
-      const extra = match === undefined ? 0 : (this.pendingUses.get(match.rule.id) ?? 0);
-      return extra === 0 || match === undefined
-        ? match
-        : { ...match, usage: { ...match.usage, own: match.usage.own + extra } };
-    };
-    this.view = new Proxy(store, {
-      get: (target, key) => {
-        if (key === 'findCredential') return findCredential;
-        let v = bound.get(key);
-        if (v === undefined) {
-          v = Reflect.get(target, key) as unknown;
-          if (typeof v === 'function') v = (v as (...a: unknown[]) => unknown).bind(target);
-          bound.set(key, v);
-        }
-        return v;
-      },
-    });
+  ) {}
+
+  /** Uses of a pass granted while the journal could not be written, not yet counted in it. */
+  heldUses(passId: string): number {
+    return this.pendingUses.get(passId) ?? 0;
   }
 
   /** Called after events were written (the uploader wakes on it). */
@@ -179,19 +155,19 @@ export class StorageGuard {
   }
 
   /**
-   * Decides an attempt while the journal cannot be written: `decide` reads the cache (through `view`, so
-   * uses held in memory count), then the policy may turn a grant into store_unavailable. The event is
-   * buffered; a grant's use is counted in memory.
+   * Takes a decision made from the cache while the journal cannot be written (uses held here counted in,
+   * see heldUses): the policy may turn a grant into store_unavailable (`limited`: the pass has use limits).
+   * The event is buffered; a grant's use is held in memory.
    */
   decideDegraded(
-    decide: () => Decision,
+    made: Decision,
+    limited: boolean,
     eventFor: (d: Decision) => AccessEvent,
   ): { decision: Decision; event: AccessEvent } {
-    this.lastMatch = undefined;
-    let decision = decide();
+    let decision = made;
     if (decision.granted) {
       const policy = this.options.policy;
-      if (policy === 'deny-all' || (policy === 'deny-limited' && isLimited(this.lastMatch))) {
+      if (policy === 'deny-all' || (policy === 'deny-limited' && limited)) {
         decision = { granted: false, reason: 'store_unavailable', passId: decision.passId };
       }
     }
@@ -227,7 +203,7 @@ export class StorageGuard {
         { file: i.file, reason: i.reason, movedTo: i.movedTo },
         i.file === 'cache'
           ? 'pass cache corrupt: moved aside and recreated empty; asking the cloud for a full resync'
-          : 'event journal corrupt: moved aside and recreated; its events and use counts stay in the moved file',
+          : 'event journal corrupt: moved aside and recreated; what could be read was salvaged, the rest stays in the moved file',
       );
     }
   }

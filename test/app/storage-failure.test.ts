@@ -50,7 +50,7 @@ function setup(t: Test, policy: WriteFailurePolicy = 'deny-limited', maxPending 
     retryMs: 5000,
   });
   journal.storage = guard;
-  const access = new AccessControl(guard.view, hasher, new Zone('America/New_York'), DEVICE, journal.ids);
+  const access = new AccessControl(store, hasher, new Zone('America/New_York'), DEVICE, journal.ids);
   access.storage = guard;
   t.teardown(() => {
     guard.stop();
@@ -238,7 +238,7 @@ t.test(
       (have) => requests.push(have),
     );
     guard.onCacheRebuilt = () => sync.requestResync(true);
-    const access = new AccessControl(guard.view, hasher, new Zone('America/New_York'), DEVICE, journal.ids);
+    const access = new AccessControl(store, hasher, new Zone('America/New_York'), DEVICE, journal.ids);
     access.storage = guard;
     t.teardown(() => {
       guard.stop();

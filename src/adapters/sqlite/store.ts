@@ -163,10 +163,10 @@ export function salvageJournal(movedTo: string, fresh: string, skipMeta: readonl
     for (const side of SIDE_FILES) {
       if (side !== '-shm' && existsSync(movedTo + side)) copyFileSync(movedTo + side, copy + side);
     }
-    src = new Database(copy);
-    const read = <T>(sql: string, each: (row: T) => void, ...args: unknown[]): void => {
+    const db = (src = new Database(copy));
+    const read = <T>(sql: string, each: (row: T) => void): void => {
       try {
-        for (const row of src?.prepare<unknown[], T>(sql).iterate(...args) ?? []) each(row);
+        for (const row of db.prepare<[], T>(sql).iterate()) each(row);
       } catch {
         // A damaged page: keep what was read before it.
       }
