@@ -11,6 +11,7 @@ import {
 import { openSite, readStatus, startDaemon, type LocalStatus, type Site } from '../app/compose.js';
 import { Zone } from '../core/zone.js';
 import { importSnapshot, parseSnapshotShape, type ImportReport } from '../app/import.js';
+import { revokeLocally } from '../app/revoke.js';
 import type { CredentialType } from '../core/decide.js';
 import { DoorpassError, ErrorCode, isDoorpassError } from '../core/errors.js';
 import { eventDetail, eventToJson, isAccessEvent } from '../core/events.js';
@@ -323,12 +324,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('revoke a pass at once (final: a revoked pass is never valid again)')
     .argument('<id>', 'pass id')
     .addOption(configOption())
-    .action((id: string, opts: { config?: string }) => {
+    .option('--force', 'revoke it even if no pass with this id is cached (e.g. after a rebuilt cache)')
+    .action((id: string, opts: { config?: string; force?: boolean }) => {
       withSite(opts, (site) => {
-        if (!site.store.revokePass(id, Date.now())) {
-          throw new DoorpassError(ErrorCode.PassNotFound, `no pass with id ${JSON.stringify(id)}`);
-        }
-        out(`revoked pass ${id}`);
+        const r = revokeLocally(site.store, site.config.device.id, id, Date.now(), {
+          force: opts.force === true,
+        });
+        out(
+          r.inCache
+            ? `revoked pass ${id}`
+            : `revoked pass ${id} (not cached: it stays revoked when it arrives)`,
+        );
       });
     });
 
@@ -411,7 +417,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
                     e.passId ?? '-',
                     e.reason ?? '-',
                   ]
-                : [localTime(site.zone, e.at), e.type, e.door ?? '-', '-', '-', eventDetail(e)],
+                : e.type === 'pass.revoked'
+                  ? [localTime(site.zone, e.at), e.type, '-', '-', e.passId, eventDetail(e)]
+                  : [localTime(site.zone, e.at), e.type, e.door ?? '-', '-', '-', eventDetail(e)],
             ),
           ),
         );

@@ -78,7 +78,21 @@ export interface DeviceEvent extends EventBase {
   readonly door?: string;
 }
 
-export type JournalEvent = AccessEvent | DoorEvent | InputEvent | DeviceEvent;
+/**
+ * A pass revoked on this device (`doorpass passes revoke`): the cloud never heard of it, so the event tells
+ * it (to revoke the pass everywhere and stop sending it back as valid). Revocations from the cloud are not
+ * reported: it knows them.
+ */
+export interface PassEvent extends EventBase {
+  readonly type: 'pass.revoked';
+  readonly passId: string;
+  /** Who decided it: `local`, an operator on this device. */
+  readonly by: 'local';
+  /** For people: e.g. whether the pass was in this device's cache. */
+  readonly detail?: string;
+}
+
+export type JournalEvent = AccessEvent | DoorEvent | InputEvent | DeviceEvent | PassEvent;
 
 export function isAccessEvent(e: JournalEvent): e is AccessEvent {
   return e.type === 'access.granted' || e.type === 'access.denied';
@@ -97,7 +111,7 @@ export function eventFromJson(json: Record<string, unknown>): JournalEvent {
 }
 
 /** A short human description of a non-access event's particulars ("open 42 s", "parity error"). */
-export function eventDetail(e: DoorEvent | InputEvent | DeviceEvent): string {
+export function eventDetail(e: DoorEvent | InputEvent | DeviceEvent | PassEvent): string {
   if ('detail' in e && e.detail !== undefined) return e.detail;
   if ('openMs' in e && e.openMs !== undefined) return `open ${Math.round(e.openMs / 1000)} s`;
   if ('count' in e && e.count !== undefined) return `${e.count} dropped`;

@@ -110,6 +110,13 @@ export interface PassStore {
   putAccessGroup(group: AccessGroup): 'added' | 'updated' | 'unchanged';
   /** Revokes a pass; final: the id stays revoked even if a later snapshot removes and re-adds it. */
   revokePass(id: string, now: number): boolean;
+  /**
+   * Revokes a pass on this device's own authority (`doorpass passes revoke`), even one not in the cache.
+   * Recorded first in the journal with `event` (uploaded to the cloud so it can catch up), so it survives a
+   * rebuilt cache: the store re-applies it at every open and no import or snapshot un-revokes it. Then the
+   * cache. `inCache`: the pass is cached; `first`: not revoked locally before (only then is `event` written).
+   */
+  revokeLocally(id: string, now: number, event: JournalEvent): { inCache: boolean; first: boolean };
   listPasses(query: PassQuery): PassRow[];
   listEvents(limit: number): JournalEvent[];
   counts(): { passes: number; events: number; accessGroups: number };

@@ -165,6 +165,8 @@ t.test('a legacy doorpass.db is split on first open without losing events, count
   t.same(store.db.prepare('SELECT key FROM main.meta ORDER BY key').all(), [
     { key: 'clock.floor' },
     { key: 'outbox.uploaded' },
+    // The store's own marker: the cache's revocations were copied into the journal's local_revocations.
+    { key: 'revocations.backfilled' },
   ]);
   t.equal(store.commandResult('c-1'), '{"ok":true}');
   t.same(store.listPasses({})[0]?.uses, { [DEVICE]: 2, 'panel-east': 1 });

@@ -113,6 +113,15 @@ export const JOURNAL_MIGRATIONS: readonly string[] = [
     result TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: revocations made on this device (`doorpass passes revoke`). The cloud never heard of them until their
+  // `pass.revoked` event is uploaded, so a rebuilt cache refilled by the cloud's snapshot would bring the pass
+  // back: the store re-applies these into the cache at every open (store.ts, applyLocalRevocations).
+  `
+  CREATE TABLE local_revocations (
+    pass_id TEXT PRIMARY KEY,
+    at      INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /**

@@ -144,19 +144,22 @@ export interface JournalSalvage {
   readonly uses: number;
   readonly commands: number;
   readonly meta: number;
+  /** Revocations made on this device (journal table local_revocations). */
+  readonly revocations: number;
 }
 
 /**
  * Best effort, after a corrupt journal was moved aside and a fresh one created: copies into the fresh file
  * what can still be read from a copy of the old one (the moved-aside file itself is left as it was, for
  * forensics): events (read forwards and then backwards, so both sides of a damaged region are found), this
- * device's use counts, executed command ids and meta (the upload marker, lockouts, the clock floor). Events
+ * device's use counts, executed command ids, meta (the upload marker, lockouts, the clock floor) and the
+ * revocations made on this device. Events
  * keep their seq, so the upload marker still applies; one re-sent anyway is deduplicated by id by the cloud.
  * Never throws: what cannot be read stays in the moved-aside file.
  */
 export function salvageJournal(movedTo: string, fresh: string, skipMeta: readonly string[]): JournalSalvage {
   const copy = `${fresh}.salvage`;
-  const none: JournalSalvage = { events: 0, uses: 0, commands: 0, meta: 0 };
+  const none: JournalSalvage = { events: 0, uses: 0, commands: 0, meta: 0, revocations: 0 };
   let src: Database.Database | undefined;
   let dst: Database.Database | undefined;
   try {
@@ -183,6 +186,12 @@ export function salvageJournal(movedTo: string, fresh: string, skipMeta: readonl
     read<(typeof meta)[number]>('SELECT key, value FROM meta', (r) => {
       if (!skipMeta.includes(r.key)) meta.push(r);
     });
+    // A local revocation lost here would let a rebuilt cache's snapshot bring the pass back.
+    const revocations: { pass_id: string; at: number }[] = [];
+    read<(typeof revocations)[number]>(
+      'SELECT pass_id, at FROM local_revocations',
+      (r) => void revocations.push(r),
+    );
     dst = new Database(fresh);
     const target = dst;
     target.transaction(() => {
@@ -200,8 +209,16 @@ export function salvageJournal(movedTo: string, fresh: string, skipMeta: readonl
       for (const r of commands) cm.run(r.id, r.at, r.result);
       const mt = target.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
       for (const r of meta) mt.run(r.key, r.value);
+      const rv = target.prepare('INSERT OR IGNORE INTO local_revocations (pass_id, at) VALUES (?, ?)');
+      for (const r of revocations) rv.run(r.pass_id, r.at);
     })();
-    return { events: events.size, uses: uses.length, commands: commands.length, meta: meta.length };
+    return {
+      events: events.size,
+      uses: uses.length,
+      commands: commands.length,
+      meta: meta.length,
+      revocations: revocations.length,
+    };
   } catch {
     return none;
   } finally {
@@ -354,7 +371,10 @@ type Statements = ReturnType<typeof prepareStatements>;
 function prepareStatements(db: Database.Database) {
   return {
     match: db.prepare<[{ device: string; hash: CredentialHash }], MatchRow>(`
-        SELECT p.id, p.revoked, p.rule, p.access_group_id AS access_group,
+        SELECT p.id, p.rule, p.access_group_id AS access_group,
+          -- A local revocation (journal) denies even before the cache has it (a crash between the two
+          -- commits of revokeLocally, or a cache swapped in by a snapshot since): one lookup in a tiny table.
+          (p.revoked OR EXISTS (SELECT 1 FROM local_revocations l WHERE l.pass_id = p.id)) AS revoked,
           max(coalesce((SELECT count FROM own_uses o WHERE o.pass_id = p.id AND o.device_id = @device), 0),
               coalesce((SELECT count FROM pass_uses u WHERE u.pass_id = p.id AND u.device_id = @device), 0)) AS own,
           coalesce((SELECT sum(count) FROM pass_uses u WHERE u.pass_id = p.id AND u.device_id <> @device), 0) AS others,
@@ -410,7 +430,14 @@ function prepareStatements(db: Database.Database) {
     recordRevocation: db.prepare<[string, number]>(
       'INSERT OR IGNORE INTO revocations (pass_id, at) VALUES (?, ?)',
     ),
-    isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revocations WHERE pass_id = ?'),
+    // The cache's final revocations, and this device's own kept in the journal (never lost with the cache).
+    isRevoked: db.prepare<[string], { one: number }>(`
+        SELECT 1 AS one FROM (SELECT ? AS id) x
+        WHERE EXISTS (SELECT 1 FROM revocations r WHERE r.pass_id = x.id)
+           OR EXISTS (SELECT 1 FROM local_revocations l WHERE l.pass_id = x.id)`),
+    recordLocalRevocation: db.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO local_revocations (pass_id, at) VALUES (?, ?)',
+    ),
     allGroupIds: db.prepare<[], { id: string }>('SELECT id FROM access_groups'),
     deleteGroup: db.prepare<[string]>('DELETE FROM access_groups WHERE id = ?'),
     allIds: db.prepare<[], { id: string }>('SELECT id FROM passes'),
@@ -468,6 +495,8 @@ function prepareStatements(db: Database.Database) {
 const isCacheMeta = (key: string): boolean => key.startsWith('sync.') || key.startsWith('cache.');
 const CACHE_REBUILT = 'cache.rebuilt';
 const JOURNAL_REBUILT = 'journal.rebuilt';
+/** Journal meta: the cache's revocations were copied into local_revocations (not salvaged: redone after a rebuild). */
+const REVOCATIONS_BACKFILLED = 'revocations.backfilled';
 
 export class SqlitePassStore implements PassStore {
   readonly journalFile: string;
@@ -530,6 +559,7 @@ export class SqlitePassStore implements PassStore {
       // 16 MiB page cache for the pass cache (default 2 MiB): credential hashes are random keys, so a bulk
       // import touches pages all over the index.
       db.pragma('cache.cache_size = -16384');
+      if (!ro) this.applyLocalRevocations(db);
       this.stmts = prepareStatements(db);
     } catch (e) {
       db.close();
@@ -557,13 +587,16 @@ export class SqlitePassStore implements PassStore {
       const movedTo = moveAside(file, `corrupt-${stamp(at)}`);
       this.initFile(file, migrations, false);
       // The journal cannot be fetched again from the cloud: keep whatever can still be read of it.
-      const saved = which === 'journal' ? salvageJournal(movedTo, file, [JOURNAL_REBUILT]) : undefined;
+      const saved =
+        which === 'journal'
+          ? salvageJournal(movedTo, file, [JOURNAL_REBUILT, REVOCATIONS_BACKFILLED])
+          : undefined;
       const incident: StoreIncident = {
         file: which,
         reason:
           saved === undefined
             ? reason
-            : `${reason}; salvaged ${saved.events} events, ${saved.uses} use counts, ${saved.commands} command ids`,
+            : `${reason}; salvaged ${saved.events} events, ${saved.uses} use counts, ${saved.commands} command ids, ${saved.revocations} local revocations`,
         at,
         movedTo,
       };
@@ -646,7 +679,8 @@ export class SqlitePassStore implements PassStore {
   findCredential(hash: CredentialHash, deviceId: string): CredentialMatch | undefined {
     const row = this.stmts.match.get({ device: deviceId, hash });
     if (row === undefined) return undefined;
-    const rule = JSON.parse(row.rule) as PassRule;
+    const stored = JSON.parse(row.rule) as PassRule;
+    const rule = row.revoked === 1 && !stored.revoked ? { ...stored, revoked: true } : stored;
     const group: Schedule | null | undefined =
       row.access_group === null
         ? undefined
@@ -773,6 +807,49 @@ export class SqlitePassStore implements PassStore {
     const changed = this.stmts.revoke.run(now, id).changes > 0;
     if (changed) this.stmts.recordRevocation.run(id, now);
     return changed;
+  }
+
+  revokeLocally(id: string, now: number, event: JournalEvent): { inCache: boolean; first: boolean } {
+    // The journal first (synchronous=FULL, its own commit): once this returns, no rebuild of the cache can
+    // bring the pass back. Then the cache, for listings and credential takeover; a crash in between is
+    // repaired by applyLocalRevocations() at the next open, and decisions read the journal's row meanwhile.
+    const first = this.atomically(() => {
+      const inserted = this.stmts.recordLocalRevocation.run(id, now).changes > 0;
+      if (inserted) this.appendEvent(event);
+      return inserted;
+    });
+    const inCache = this.atomically(() => {
+      const hit = this.stmts.revoke.run(now, id).changes > 0;
+      // Also for an id not in the cache (yet): a later import or snapshot bringing it keeps it revoked.
+      this.stmts.recordRevocation.run(id, now);
+      return hit;
+    });
+    return { inCache, first };
+  }
+
+  /**
+   * Re-applies the journal's local revocations to the cache (its revocations table, so every later import
+   * and snapshot keeps them revoked, and its passes). Run at every open: a cache recreated after corruption
+   * is refilled by the cloud's snapshot, which may not know of them yet. Once, and again after the journal
+   * was rebuilt, the cache's own revocations are copied into the journal first (a device upgraded from a
+   * version that kept them only in the cache; they include the cloud's, which is harmless: revocation is final).
+   */
+  private applyLocalRevocations(db: Database.Database): void {
+    db.transaction(() => {
+      if (db.prepare('SELECT 1 FROM main.meta WHERE key = ?').get(REVOCATIONS_BACKFILLED) === undefined) {
+        db.exec(
+          'INSERT OR IGNORE INTO main.local_revocations (pass_id, at) SELECT pass_id, at FROM cache.revocations',
+        );
+        db.prepare('INSERT OR REPLACE INTO main.meta (key, value) VALUES (?, ?)').run(
+          REVOCATIONS_BACKFILLED,
+          '1',
+        );
+      }
+      db.exec(`
+        INSERT OR IGNORE INTO cache.revocations (pass_id, at) SELECT pass_id, at FROM main.local_revocations;
+        UPDATE cache.passes SET revoked = 1, rule = json_set(rule, '$.revoked', json('true'))
+          WHERE revoked = 0 AND id IN (SELECT pass_id FROM main.local_revocations);`);
+    }).immediate();
   }
 
   removeAccessGroupsNotIn(ids: ReadonlySet<string>): number {
