@@ -6,6 +6,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import type { CredentialType } from '../core/decide.js';
 import { DoorpassError, ErrorCode } from '../core/errors.js';
+import { hasLoneSurrogate } from '../protocol/pass.js';
 import type { CredentialHasher } from '../ports/store.js';
 
 const KEY_BYTES = 32;
@@ -16,7 +17,12 @@ export class HmacHasher implements CredentialHasher {
       throw new DoorpassError(ErrorCode.StoreKeyInvalid, 'credential key is shorter than 16 bytes');
   }
   hash(type: CredentialType, value: string): Buffer {
-    return createHmac('sha256', this.key).update(type).update('\u0000').update(value).digest();
+    const mac = createHmac('sha256', this.key).update(type);
+    // Defence in depth (import and the access step refuse such values first): a lone surrogate has no UTF-8
+    // form and update() would write U+FFFD, so '\uD800' would hash like '\uFFFD'. Its UTF-16 code units are
+    // hashed under separator 0x01 instead: never equal to a well-formed value's hash, and nothing thrown.
+    if (hasLoneSurrogate(value)) return mac.update('\u0001').update(Buffer.from(value, 'utf16le')).digest();
+    return mac.update('\u0000').update(value).digest();
   }
 }
 

@@ -6,7 +6,7 @@ import type { UntrustedClock } from '../core/clock-trust.js';
 import { decide, type CredentialType, type Decision, type DenyReason } from '../core/decide.js';
 import type { AccessEvent } from '../core/events.js';
 import type { Zone } from '../core/zone.js';
-import { normalizeCredential } from '../protocol/pass.js';
+import { credentialValueProblem, normalizeCredential } from '../protocol/pass.js';
 import type { CredentialHasher, CredentialMatch, PassStore } from '../ports/store.js';
 import { UlidFactory } from './ids.js';
 import type { StorageGuard } from './storage.js';
@@ -54,6 +54,9 @@ export class AccessControl {
 
   /** The decision, and the cache row it was made from (the storage guard's policy looks at its limits). */
   private lookup(attempt: AccessAttempt): { decision: Decision; match: CredentialMatch | undefined } {
+    // Refused before hashing: such a value could only match by a hash collision (U+FFFD, card 0).
+    if (credentialValueProblem(attempt.type, attempt.value) !== undefined)
+      return { decision: { granted: false, reason: 'malformed_credential', passId: null }, match: undefined };
     const hash = this.hasher.hash(attempt.type, normalizeCredential(attempt.type, attempt.value));
     const match = this.store.findCredential(hash, this.deviceId);
     // Uses granted while the journal could not be written are held by the guard until they are.

@@ -20,6 +20,11 @@ export type DenyReason =
   | 'use_limit'
   /** The wall clock is not trusted and the policy does not admit this pass without it (clock-trust.ts). */
   | 'clock_untrusted'
+  /**
+   * Not from decide(): the presented value can be no credential (a lone UTF-16 surrogate, an empty card
+   * number; protocol/pass.ts credentialValueProblem). A guess like unknown_credential, never looked up.
+   */
+  | 'malformed_credential'
   /** Not from decide(): the input is locked out after repeated failures. */
   | 'locked_out'
   /** Not from decide(): the pipeline could not read or record (fail-secure). */

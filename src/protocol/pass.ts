@@ -21,6 +21,14 @@ const days = z
   .refine((d) => new Set(d).size === d.length, { error: 'a day is listed twice' });
 const id = z.string().min(1).max(128);
 
+/** A UTF-16 surrogate without its pair: not Unicode text. UTF-8 (what the hash reads) would make it U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether `text` holds a lone surrogate (so it has no UTF-8 form: '\uD800' would hash like '\uFFFD'). */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 export const credentialSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('pin'),
@@ -36,7 +44,11 @@ export const credentialSchema = z.discriminatedUnion('type', [
     value: z
       .string()
       .min(1, { error: 'QR text is 1 to 2048 characters' })
-      .max(2048, { error: 'QR text is 1 to 2048 characters' }),
+      .max(2048, { error: 'QR text is 1 to 2048 characters' })
+      // Two different QR texts must never share a hash: a lone surrogate would collide with U+FFFD.
+      .refine((s) => !hasLoneSurrogate(s), {
+        error: 'QR text contains a lone UTF-16 surrogate (not Unicode text; it would be read as U+FFFD)',
+      }),
   }),
 ]);
 
@@ -151,6 +163,17 @@ export function formatIssues(error: z.ZodError, prefix = ''): string[] {
     );
     return path ? `${path}: ${i.message}` : i.message;
   });
+}
+
+/**
+ * Why a presented value cannot be a credential at all, or undefined. Such a value matches no pass (import
+ * refuses the same values), and hashing it could even collide: a lone surrogate reads as U+FFFD, and an
+ * empty card number normalises to card 0. The access step denies it `malformed_credential` before any lookup.
+ */
+export function credentialValueProblem(type: CredentialType, value: string): string | undefined {
+  if (hasLoneSurrogate(value)) return 'the value contains a lone UTF-16 surrogate (not Unicode text)';
+  if (type === 'card' && value.trim() === '') return 'the card number is empty';
+  return undefined;
 }
 
 /** Canonical credential value: card numbers lose leading zeros (a reader's "000123" is card 123). */

@@ -412,6 +412,15 @@ t.test('events as the code writes them match the events batch schema', async (t)
     { ...base(17), type: 'device.journal_rebuilt', detail: 'file is not a database (moved to …)' },
     { ...base(18), type: 'device.storage_failed', detail: 'SQLITE_FULL: database or disk is full' },
     { ...base(19), type: 'device.storage_recovered', count: 4, detail: 'journal writable again after 10 s' },
+    { ...base(20), type: 'pass.revoked', passId: 'p-9', by: 'local', detail: 'revoked on this device' },
+    {
+      ...base(21),
+      type: 'access.denied',
+      door: 'lobby',
+      credentialType: 'qr',
+      passId: null,
+      reason: 'malformed_credential',
+    },
   ];
   const s = readSchema('events-batch.schema.json');
   const batch = JSON.parse(JSON.stringify({ events: events.map(eventToJson) })) as unknown;
