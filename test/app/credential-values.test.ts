@@ -183,6 +183,38 @@ t.test('a console line "card:" typed at the door is denied malformed_credential'
   );
 });
 
+t.test('malformed values are guesses: they count towards the input lockout', async (t) => {
+  const { importFile, store } = setup(t);
+  importFile(JSON.stringify({ passes: [pass({ id: 'zero', credentials: [{ type: 'card', value: '0' }] })] }));
+  const clock = new FakeClock(MID_2026);
+  const log = recordingLogger();
+  const journal = new Journal(store, DEVICE, clock, log);
+  const access = new AccessControl(store, hasher, new Zone('America/New_York'), DEVICE, journal.ids);
+  const pipeline = new AccessPipeline(access, new Map(), clock, log);
+  const tty = new PassThrough();
+  const source = new ConsoleInput(tty);
+  const input = new InputController(
+    source,
+    'lobby',
+    pipeline,
+    journal,
+    clock,
+    log,
+    DEFAULT_KEYPAD,
+    DEFAULT_LOCKOUT,
+  );
+  source.start(input);
+  t.teardown(() => input.stop());
+  // Empty card reads probe nothing, but a reader spewing them is a reader being attacked or broken: the same
+  // budget as any guess (otherwise they would be free attempts beside the real ones).
+  tty.write(`${'card:\n'.repeat(DEFAULT_LOCKOUT.maxFailures)}card:0\n`);
+  await new Promise((r) => setImmediate(r));
+  t.same(
+    pipeline.recent.map((d) => d.reason),
+    [...Array<string>(DEFAULT_LOCKOUT.maxFailures).fill('malformed_credential'), 'locked_out'],
+  );
+});
+
 t.test('credentialValueProblem', async (t) => {
   t.equal(credentialValueProblem('qr', '\uFFFD'), undefined);
   t.match(credentialValueProblem('qr', 'a\uD800'), /lone UTF-16 surrogate/);

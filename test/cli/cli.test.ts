@@ -200,6 +200,24 @@ t.test('passes list: table, --active, --search, --json; revoke', async (t) => {
   const missing = await runCli(['passes', 'revoke', 'ghost', ...s.c]);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /no pass with id "ghost"/);
+  // --force: revoked before it is cached (e.g. after a rebuilt cache); an import then brings it revoked.
+  const forced = await runCli(['passes', 'revoke', 'ghost', '--force', ...s.c]);
+  t.equal(forced.code, 0, forced.stderr);
+  t.match(forced.stdout, /revoked pass ghost \(not cached/);
+  const revokedEvents = await runCli(['events', 'list', '--json', ...s.c]);
+  t.same(
+    revokedEvents.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; passId?: string; by?: string })
+      .filter((e) => e.type === 'pass.revoked')
+      .map((e) => [e.passId, e.by]),
+    [
+      ['plumber', 'local'],
+      ['ghost', 'local'],
+    ],
+    'each local revocation is journalled for the cloud',
+  );
 });
 
 t.test('--help and --version', async (t) => {
