@@ -153,8 +153,8 @@ export interface JournalSalvage {
  * what can still be read from a copy of the old one (the moved-aside file itself is left as it was, for
  * forensics): events (read forwards and then backwards, so both sides of a damaged region are found), this
  * device's use counts, executed command ids, meta (the upload marker, lockouts, the clock floor) and the
- * revocations made on this device. Events
- * keep their seq, so the upload marker still applies; one re-sent anyway is deduplicated by id by the cloud.
+ * revocations made on this device. Events keep their seq, so the upload marker still applies; one re-sent
+ * anyway is deduplicated by id by the cloud.
  * Never throws: what cannot be read stays in the moved-aside file.
  */
 export function salvageJournal(movedTo: string, fresh: string, skipMeta: readonly string[]): JournalSalvage {
@@ -835,8 +835,32 @@ export class SqlitePassStore implements PassStore {
    * version that kept them only in the cache; they include the cloud's, which is harmless: revocation is final).
    */
   private applyLocalRevocations(db: Database.Database): void {
+    // Read first: most opens (every CLI command, beside a running daemon) have nothing to do and should not
+    // queue for the write lock.
+    const backfill =
+      db.prepare('SELECT 1 FROM main.meta WHERE key = ?').get(REVOCATIONS_BACKFILLED) === undefined;
+    const behind = (): boolean =>
+      db
+        .prepare(
+          `SELECT 1 FROM main.local_revocations l
+           WHERE NOT EXISTS (SELECT 1 FROM cache.revocations r WHERE r.pass_id = l.pass_id)
+              OR EXISTS (SELECT 1 FROM cache.passes p WHERE p.id = l.pass_id AND p.revoked = 0)
+           LIMIT 1`,
+        )
+        .get() !== undefined;
+    if (!backfill && !behind()) return;
+    try {
+      this.writeLocalRevocations(db, backfill);
+    } catch (e) {
+      // Another process held the write lock past the busy timeout: not worth refusing to open for. Decisions
+      // read the journal's rows anyway (the match statement) and the next open tries again.
+      if (sqliteCode(e) !== 'SQLITE_BUSY') throw e;
+    }
+  }
+
+  private writeLocalRevocations(db: Database.Database, backfill: boolean): void {
     db.transaction(() => {
-      if (db.prepare('SELECT 1 FROM main.meta WHERE key = ?').get(REVOCATIONS_BACKFILLED) === undefined) {
+      if (backfill) {
         db.exec(
           'INSERT OR IGNORE INTO main.local_revocations (pass_id, at) SELECT pass_id, at FROM cache.revocations',
         );
