@@ -124,6 +124,8 @@ export class InputController implements InputHandler {
   private keypad: KeypadState = EMPTY_KEYPAD;
   private keypadTimer: Timer | undefined;
   private lockouts: FactorLockouts = OPEN_LOCKOUTS;
+  /** Factors whose saved state still holds a lockout (saved again, as over, at their next entry). */
+  private readonly savedLocked = new Set<LockoutFactor>();
   /** The last wrong PIN (in memory only, for TYPO_WINDOW_MS) and forgiven typos per pass. */
   private typos: TypoMemory = NO_TYPOS;
   private isOnline = true;
@@ -165,6 +167,7 @@ export class InputController implements InputHandler {
           log.error({ err, source: source.name, door, factor }, 'could not restore the lockout state');
         }
         restored[factor] = stricter(own, legacy);
+        if (restored[factor].lockedUntil > 0) this.savedLocked.add(factor);
         if (isLockedOut(restored[factor], now))
           log.warn(
             { source: source.name, door, factor, lockedForMs: restored[factor].lockedUntil - now },
@@ -211,6 +214,17 @@ export class InputController implements InputHandler {
       forgiveElapsedMs: st.forgiveFrom === null ? 0 : now - st.forgiveFrom,
     };
     this.saveRaw(this.lockoutKey(factor), JSON.stringify(saved));
+    if (saved.remainingMs > 0) this.savedLocked.add(factor);
+    else this.savedLocked.delete(factor);
+  }
+
+  /**
+   * A lockout that ended is saved as over at the factor's next entry: otherwise a crash long after it
+   * would serve it again in full (longer is safe, but a restart should not re-lock a served lockout).
+   */
+  private noteServed(factor: LockoutFactor): void {
+    if (this.savedLocked.has(factor) && !isLockedOut(this.lockouts[factor], this.clock.monotonic()))
+      this.saveLockout(factor);
   }
 
   status(): InputStatus {
@@ -272,6 +286,7 @@ export class InputController implements InputHandler {
   credential(type: CredentialType, value: string): Decision {
     this.lastSeenAt = this.clock.now();
     const presented = { type, value, door: this.door, source: this.source.name };
+    this.noteServed(type);
     // Only this factor's lockout applies: five wrong PINs never keep a resident's card out.
     if (isLockedOut(this.lockouts[type], this.clock.monotonic())) {
       const decision = this.pipeline.deny(presented, 'locked_out');
@@ -295,6 +310,7 @@ export class InputController implements InputHandler {
 
   /** A malformed entry of `factor`: a guess (recorded on that factor only). */
   private malformed(factor: LockoutFactor): void {
+    this.noteServed(factor);
     // A malformed entry is never a typo that a following grant could forgive.
     if (factor === 'pin') this.typos = { ...this.typos, last: null };
     const r = recordGuess(this.lockouts[factor], this.clock.monotonic(), this.lockoutConfig);
