@@ -21,6 +21,7 @@ import {
   recordGuess,
   recordOutcome,
   refundGuess,
+  TYPO_WINDOW_MS,
   typoStep,
   type TypoMemory,
   type FactorLockouts,
@@ -128,6 +129,7 @@ export class InputController implements InputHandler {
   private readonly savedLocked = new Set<LockoutFactor>();
   /** The last wrong PIN (in memory only, for TYPO_WINDOW_MS) and forgiven typos per pass. */
   private typos: TypoMemory = NO_TYPOS;
+  private typoTimer: Timer | undefined;
   private isOnline = true;
   private lastSeenAt: number | null = null;
   private readErrors = 0;
@@ -303,6 +305,15 @@ export class InputController implements InputHandler {
       const t = typoStep(this.typos, decision, value, now, this.lockoutConfig);
       this.typos = t.memory;
       if (t.refund) this.applyLockout('pin', refundGuess(this.lockouts.pin), null, undefined);
+      // The wrong PIN is kept no longer than it can serve (memory only; it is never saved or logged).
+      this.typoTimer?.cancel();
+      this.typoTimer =
+        this.typos.last === null
+          ? undefined
+          : this.clock.after(TYPO_WINDOW_MS, () => {
+              this.typoTimer = undefined;
+              this.typos = { ...this.typos, last: null };
+            });
     }
     this.source.feedback(decision.granted ? 'accept' : 'deny');
     return decision;
@@ -386,6 +397,9 @@ export class InputController implements InputHandler {
       if (this.lockouts[factor] !== OPEN_LOCKOUT) this.saveLockout(factor);
     this.keypadTimer?.cancel();
     this.keypadTimer = undefined;
+    this.typoTimer?.cancel();
+    this.typoTimer = undefined;
+    this.typos = NO_TYPOS;
     return this.source.stop();
   }
 }

@@ -178,14 +178,22 @@ t.test(
     source.type('123457#'); // one digit off
     source.type('123456#');
     t.equal(input.status().lockouts.pin.guessesLeft, 20, 'forgiven');
+    source.type('123457#');
+    t.not((input as unknown as { typos: { last: unknown } }).typos.last, null, 'the wrong PIN, in memory');
+    clock.advance(30_000);
+    t.equal(
+      (input as unknown as { typos: { last: unknown } }).typos.last,
+      null,
+      'dropped after the 30 s it can serve',
+    );
     clock.advance(60_000);
     source.type('124356#'); // swapped
     source.type('123456#');
-    t.equal(input.status().lockouts.pin.guessesLeft, 19, 'not twice a day for the same pass');
+    t.equal(input.status().lockouts.pin.guessesLeft, 18, 'not twice a day for the same pass');
     clock.advance(60_000);
     source.type('654321#'); // not a typo of it
     source.type('123456#');
-    t.equal(input.status().lockouts.pin.guessesLeft, 18);
+    t.equal(input.status().lockouts.pin.guessesLeft, 17);
     clock.advance(DAY);
     // A day later, typos are forgiven again, but five within a minute still lock (the burst rule never gives back).
     for (let i = 0; i < 5; i++) {
