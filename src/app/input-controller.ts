@@ -191,8 +191,12 @@ export class InputController implements InputHandler {
     return `lockout.${this.source.name}.${this.door}`;
   }
 
+  /**
+   * `lockout.{source}.{door}/{factor}`: a door id may contain dots but never a slash, so no per-factor key
+   * can equal an old per-input key (whose end, after its last slash if any, always holds `.{door}`).
+   */
   private lockoutKey(factor: LockoutFactor): string {
-    return `lockout.${this.source.name}.${this.door}.${factor}`;
+    return `lockout.${this.source.name}.${this.door}/${factor}`;
   }
 
   private saveRaw(key: string, value: string): void {

@@ -243,7 +243,7 @@ t.test(
       t.equal(st.lockouts[f].lockedForMs, 220_000, `${f}: for what was left`);
       t.equal(st.lockouts[f].guessesLeft, 8, `${f}: 12 guesses spent`);
     }
-    t.match(JSON.parse(a.store.getMeta('lockout.bridge.lobby.card') ?? '{}'), {
+    t.match(JSON.parse(a.store.getMeta('lockout.bridge.lobby/card') ?? '{}'), {
       v: 2,
       remainingMs: 220_000,
       level: 3,

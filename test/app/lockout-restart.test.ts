@@ -104,7 +104,7 @@ t.test('a lockout in force is still in force after a restart, for the time it ha
   between.close(); // killed: the lockout it served was saved as over at that entry
   const third = boot(t, dir, MID_2026 + 7_200_000);
   t.equal(third.input.status().lockedOut, false, 'a served lockout is not served again');
-  t.match(JSON.parse(third.store.getMeta('lockout.keypad.lobby.pin') ?? '{}'), {
+  t.match(JSON.parse(third.store.getMeta('lockout.keypad.lobby/pin') ?? '{}'), {
     v: 2,
     remainingMs: 0,
     level: 3,
@@ -136,7 +136,7 @@ t.test('slow guessing is not forgiven by a restart (the spent budget is kept)', 
 
 t.test('unreadable or hostile saved state starts at the first level and keeps serving', async (t) => {
   for (const text of ['not json', '{"remainingMs":1e300,"level":-4,"consecutive":"x"}', 'null', '[]']) {
-    const saved = new Map<string, string>([['lockout.keypad.lobby.pin', text]]);
+    const saved = new Map<string, string>([['lockout.keypad.lobby/pin', text]]);
     const site = tempSite();
     t.teardown(site.cleanup);
     const life = boot(t, path.join(site.dir, 'd'), MID_2026, {
