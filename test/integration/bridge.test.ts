@@ -247,6 +247,16 @@ t.test(
       0,
       'the keypad stays locked',
     );
+    // Status (MQTT and `doorpass status`): lockedOut as before, per factor beside it.
+    const name = input.source.name;
+    t.match(daemon.status().inputs?.[name], {
+      lockedOut: true,
+      lockouts: { pin: { lockedOut: true }, card: { lockedOut: false }, qr: { lockedOut: false } },
+    });
+    t.match(
+      daemon.localStatus().inputs.find((i) => i.name === name),
+      { lockedOut: true, lockouts: { pin: { lockedOut: true, guessesLeft: 15 }, card: { guessesLeft: 20 } } },
+    );
     const reasons = daemon.pipeline.recent.map((d) => [d.credentialType, d.reason]);
     t.same(reasons.slice(-2), [
       ['card', null],
