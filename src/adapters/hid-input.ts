@@ -161,12 +161,12 @@ export class HidInput implements CredentialSource {
       const r = this.tokens.push(ev);
       if (r === undefined) continue;
       if ('overflow' in r) {
-        h.readError('hid token longer than 2048 characters');
+        h.readError('hid token longer than 2048 characters', this.options.role === 'scanner' ? 'qr' : 'card');
         continue;
       }
       if (this.options.role === 'scanner') h.credential('qr', r.token);
       else if (/^\d{1,40}$/.test(r.token)) h.credential('card', r.token);
-      else h.readError(`card reader sent a non-numeric token (${r.token.length} characters)`);
+      else h.readError(`card reader sent a non-numeric token (${r.token.length} characters)`, 'card');
     }
   }
 

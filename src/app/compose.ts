@@ -41,7 +41,7 @@ import { journalIncidents, StorageGuard, type StorageStatus } from './storage.js
 import { AccessControl } from './access.js';
 import { statusSocketPath, type Config, type GpioLineSpec, type LoadedConfig } from './config.js';
 import { DoorController } from './door-controller.js';
-import { InputController, type LockoutPersistence } from './input-controller.js';
+import { InputController, type InputStatus, type LockoutPersistence } from './input-controller.js';
 import { Journal } from './journal.js';
 import { CloudAgent } from './cloud.js';
 import { PassSync } from './sync.js';
@@ -145,6 +145,8 @@ export interface LocalStatus {
     online: boolean;
     lastSeenAt: string | null;
     lockedOut: boolean;
+    /** Per factor (pin, card, qr): each locks on its own. */
+    lockouts: InputStatus['lockouts'];
     readErrors: number;
   }[];
   readonly doors: readonly { id: string; state: 'unknown' | 'closed' | 'open' | 'held open' | 'forced' }[];
@@ -446,6 +448,7 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
             door: st.door,
             lastSeenAt: st.lastSeenAt === null ? null : new Date(st.lastSeenAt).toISOString(),
             lockedOut: st.lockedOut,
+            lockouts: st.lockouts,
           },
         ];
       }),

@@ -213,6 +213,10 @@ export const configSchema = z.strictObject({
       maxLockMs: z.int().min(1000).default(86_400_000),
       resetAfterMs: z.int().min(1000).default(2_592_000_000),
       maxConsecutive: z.int().min(1).max(1000).default(20),
+      /** One guess of the budget (maxConsecutive) is forgiven every forgiveMs; grants forgive nothing. */
+      forgiveMs: z.int().min(60_000).max(2_592_000_000).default(86_400_000),
+      /** A PIN one keystroke off, followed by the right one, gives its guess back (once per pass per forgiveMs). */
+      forgiveTypos: z.boolean().default(true),
     })
     .default({
       maxFailures: 5,
@@ -221,6 +225,8 @@ export const configSchema = z.strictObject({
       maxLockMs: 86_400_000,
       resetAfterMs: 2_592_000_000,
       maxConsecutive: 20,
+      forgiveMs: 86_400_000,
+      forgiveTypos: true,
     }),
   /** What time-bound decisions do while the wall clock is untrusted (docs/reliability.md, "Clock trouble"). */
   clock: z

@@ -55,6 +55,12 @@ export function localTime(zone: Zone, epochMs: number): string {
   return zone.formatLocal(epochMs);
 }
 
+/** Which factors of an input are locked, e.g. "pin" or "pin, qr" (older daemons: "all"). */
+function lockedFactors(lockouts: LocalStatus['inputs'][number]['lockouts'] | undefined): string {
+  const locked = Object.entries(lockouts ?? {}).filter(([, l]) => l.lockedOut);
+  return locked.length === 0 ? 'all' : locked.map(([f]) => f).join(', ');
+}
+
 /** The human form of `doorpass status`. */
 export function formatStatus(st: LocalStatus, time: (iso: string) => string): string[] {
   const ago = (iso: string | null): string => (iso === null ? 'never' : time(iso));
@@ -68,7 +74,7 @@ export function formatStatus(st: LocalStatus, time: (iso: string) => string): st
     ...st.inputs.map(
       (i) =>
         `  ${i.name} -> ${i.door}: ${i.online ? 'connected' : 'NOT CONNECTED'}, last seen ${ago(i.lastSeenAt)}` +
-        `${i.lockedOut ? ', LOCKED OUT' : ''}${i.readErrors > 0 ? `, ${i.readErrors} read errors` : ''}`,
+        `${i.lockedOut ? `, LOCKED OUT (${lockedFactors(i.lockouts)})` : ''}${i.readErrors > 0 ? `, ${i.readErrors} read errors` : ''}`,
     ),
     'doors:',
     ...st.doors.map((d) => `  ${d.id}: ${d.state}`),

@@ -50,6 +50,8 @@ export interface InputEvent extends EventBase {
   readonly detail?: string;
   /** input.locked_out: how long. */
   readonly lockedForMs?: number;
+  /** input.locked_out: which factor locked (keypad PINs, cards and QR codes lock independently). */
+  readonly factor?: CredentialType;
 }
 
 export type DeviceEventType =

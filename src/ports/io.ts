@@ -16,8 +16,12 @@ export interface InputHandler {
   key(key: string): void;
   /** A complete credential: a card number, QR text, or a PIN from an input that collects PINs itself. */
   credential(type: CredentialType, value: string): void;
-  /** A read that produced no credential (e.g. a Wiegand parity error). Never contains credential bits. */
-  readError(detail: string): void;
+  /**
+   * A read that produced no credential (e.g. a Wiegand parity error). Never contains credential bits.
+   * `factor`: the read was a garbled credential of that kind (it counts as a guess toward that factor's
+   * lockout); omitted for device trouble that says nothing about what was presented.
+   */
+  readError(detail: string, factor?: CredentialType): void;
   /** The input's device came or went (a serial port unplugged, a HID reader re-plugged). */
   online(online: boolean, detail?: string): void;
 }

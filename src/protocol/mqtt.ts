@@ -96,7 +96,14 @@ export interface DeviceStatus {
   readonly startedAt?: string;
   readonly inputs?: Record<
     string,
-    { online: boolean; door: string; lastSeenAt: string | null; lockedOut: boolean }
+    {
+      online: boolean;
+      door: string;
+      lastSeenAt: string | null;
+      lockedOut: boolean;
+      /** Per factor (pin, card, qr), additive: each locks on its own; lockedOut is true when any is. */
+      lockouts?: Record<string, { lockedOut: boolean; lockedForMs: number; guessesLeft: number }>;
+    }
   >;
   readonly [key: string]: unknown;
 }

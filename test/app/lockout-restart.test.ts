@@ -87,31 +87,34 @@ t.test('a lockout in force is still in force after a restart, for the time it ha
   t.equal(second.input.status().lockedOut, true, 'second lockout lasts 2 × lockMs');
   second.clock.advance(DEFAULT_LOCKOUT.lockMs);
   t.equal(second.input.status().lockedOut, false);
-  // A grant forgets the level, and that is saved too.
+  // A grant forgets nothing (it would buy guesses): the level and the spent budget stay.
   t.equal(second.input.credential('pin', '123456').granted, true);
-  // An orderly stop saves what is left of a lockout in force.
+  // An orderly stop saves what is left of a lockout in force: the third burst locks for 4 × lockMs.
   for (let i = 0; i < DEFAULT_LOCKOUT.maxFailures; i++) second.input.credential('pin', `77777${i}`);
   second.clock.advance(45_000);
   await second.input.stop();
   second.close();
+  const left = 4 * DEFAULT_LOCKOUT.lockMs - 45_000;
   const between = boot(t, dir, MID_2026 + 5_000_000);
-  between.clock.advance(14_000);
-  t.equal(between.input.status().lockedOut, true, '14 of the 15 s left at the stop');
+  between.clock.advance(left - 1_000);
+  t.equal(between.input.status().lockedOut, true, 'a second short of what was left at the stop');
   between.clock.advance(1_000);
   t.equal(between.input.status().lockedOut, false);
   t.equal(between.input.credential('pin', '123456').granted, true);
-  between.close();
+  between.close(); // killed: the lockout it served was saved as over at that entry
   const third = boot(t, dir, MID_2026 + 7_200_000);
-  t.equal(third.input.status().lockedOut, false);
-  t.same(JSON.parse(third.store.getMeta('lockout.keypad.lobby') ?? '{}'), {
-    v: 1,
+  t.equal(third.input.status().lockedOut, false, 'a served lockout is not served again');
+  t.match(JSON.parse(third.store.getMeta('lockout.keypad.lobby/pin') ?? '{}'), {
+    v: 2,
     remainingMs: 0,
-    level: 0,
-    consecutive: 0,
+    level: 3,
+    spent: 15,
   });
+  t.equal(third.store.getMeta('lockout.keypad.lobby'), undefined, 'nothing under the old per-input key');
+  t.same(third.input.status().lockouts.card, { lockedOut: false, lockedForMs: 0, guessesLeft: 20 });
 });
 
-t.test('slow guessing is not forgiven by a restart (the consecutive-failure count is kept)', async (t) => {
+t.test('slow guessing is not forgiven by a restart (the spent budget is kept)', async (t) => {
   const site = tempSite();
   t.teardown(site.cleanup);
   const dir = path.join(site.dir, 'd');
@@ -128,12 +131,12 @@ t.test('slow guessing is not forgiven by a restart (the consecutive-failure coun
       life = boot(t, dir, MID_2026 + guesses * 60_000);
     }
   }
-  t.equal(guesses, DEFAULT_LOCKOUT.maxConsecutive, 'locked at the 20th consecutive failure');
+  t.equal(guesses, DEFAULT_LOCKOUT.maxConsecutive, 'locked at the 20th guess of the budget');
 });
 
 t.test('unreadable or hostile saved state starts at the first level and keeps serving', async (t) => {
   for (const text of ['not json', '{"remainingMs":1e300,"level":-4,"consecutive":"x"}', 'null', '[]']) {
-    const saved = new Map<string, string>([['lockout.keypad.lobby', text]]);
+    const saved = new Map<string, string>([['lockout.keypad.lobby/pin', text]]);
     const site = tempSite();
     t.teardown(site.cleanup);
     const life = boot(t, path.join(site.dir, 'd'), MID_2026, {

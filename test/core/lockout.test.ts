@@ -3,13 +3,21 @@ import fc from 'fast-check';
 import {
   DEFAULT_LOCKOUT,
   OPEN_LOCKOUT,
+  countsAsGuess,
+  forgive,
+  guessesLeft,
   isLockedOut,
-  recordFailure,
-  recordSuccess,
+  isNearMiss,
+  NO_TYPOS,
+  OPEN_LOCKOUTS,
+  recordGuess,
+  recordOutcome,
+  refundGuess,
+  typoStep,
   type LockoutConfig,
   type LockoutState,
 } from '../../src/core/lockout.js';
-import { bruteForce, PIN_SPACE, probabilityFound } from '../../bench/bruteforce.js';
+import { PIN_SPACE, probabilityFound } from '../../bench/bruteforce.js';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
@@ -27,7 +35,7 @@ function fail(
   let s = state;
   const locks: number[] = [];
   for (const now of times) {
-    const r = recordFailure(s, now, config);
+    const r = recordGuess(s, now, config);
     s = r.state;
     if (r.lockedForMs !== null) locks.push(r.lockedForMs);
   }
@@ -38,11 +46,14 @@ function fail(
 const burst = (start: number, n: number, gap = SECOND): number[] =>
   Array.from({ length: n }, (_, i) => start + i * gap);
 
+/**
+ * The burst rule alone (a budget too large to matter, never forgiven): the escalation tests below are about
+ * it; the budget has tests of its own.
+ */
+const BURST: LockoutConfig = { ...DEFAULT_LOCKOUT, maxConsecutive: 1000, forgiveMs: 365 * DAY };
+
 /** Locks the input `times` times in a row, each burst starting the moment the previous lockout ends. */
-function escalate(
-  times: number,
-  config: LockoutConfig = DEFAULT_LOCKOUT,
-): { state: LockoutState; locks: number[] } {
+function escalate(times: number, config: LockoutConfig = BURST): { state: LockoutState; locks: number[] } {
   let s = OPEN_LOCKOUT;
   let now = T0;
   const locks: number[] = [];
@@ -55,7 +66,7 @@ function escalate(
   return { state: s, locks };
 }
 
-t.test('defaults: 5 failures per minute, 60 s doubling, capped at 24 h, reset after a quiet month', (t) => {
+t.test('defaults: 5 guesses a minute, 60 s doubling to 24 h; a budget of 20, one forgiven a day', (t) => {
   t.strictSame(DEFAULT_LOCKOUT, {
     maxFailures: 5,
     windowMs: MINUTE,
@@ -63,8 +74,17 @@ t.test('defaults: 5 failures per minute, 60 s doubling, capped at 24 h, reset af
     maxLockMs: DAY,
     resetAfterMs: 30 * DAY,
     maxConsecutive: 20,
+    forgiveMs: DAY,
+    forgiveTypos: true,
   });
-  t.strictSame(OPEN_LOCKOUT, { failures: [], lockedUntil: 0, level: 0, lastFailureAt: null, consecutive: 0 });
+  t.strictSame(OPEN_LOCKOUT, {
+    failures: [],
+    lockedUntil: 0,
+    level: 0,
+    lastFailureAt: null,
+    spent: 0,
+    forgiveFrom: null,
+  });
   t.notOk(isLockedOut(OPEN_LOCKOUT, 0), 'a fresh input is open at time 0');
   t.notOk(isLockedOut(OPEN_LOCKOUT, T0), 'and later');
   t.end();
@@ -78,14 +98,15 @@ t.test('4 failures do not lock; the 5th within 60 s locks for 60 s', (t) => {
   t.equal(four.state.lastFailureAt, T0 + 3 * SECOND);
 
   const fifthAt = T0 + 10 * SECOND;
-  const r = recordFailure(four.state, fifthAt);
+  const r = recordGuess(four.state, fifthAt);
   t.equal(r.lockedForMs, MINUTE, 'the 5th starts a 60 s lockout');
   t.strictSame(r.state, {
     failures: [],
     lockedUntil: fifthAt + MINUTE,
     level: 1,
     lastFailureAt: fifthAt,
-    consecutive: 5,
+    spent: 5,
+    forgiveFrom: T0,
   });
   t.ok(isLockedOut(r.state, fifthAt), 'locked at once');
   t.end();
@@ -110,20 +131,18 @@ t.test('the window is 60 s: a 5th failure 60 s after the 1st no longer counts it
 });
 
 t.test('failures spread over more than the window never trip the per-minute rule', (t) => {
-  // One every 15 s: any 60 s window holds at most 4; with the consecutive rule off, nothing locks.
-  const noConsecutive = { ...DEFAULT_LOCKOUT, maxConsecutive: 1000 };
-  const paced = fail(OPEN_LOCKOUT, burst(T0, 200, 15 * SECOND), noConsecutive);
+  // One every 15 s: any 60 s window holds at most 4; with the budget out of the way, nothing locks.
+  const paced = fail(OPEN_LOCKOUT, burst(T0, 200, 15 * SECOND), BURST);
   t.strictSame(paced.locks, [], '200 failures at 15 s intervals');
   t.notOk(isLockedOut(paced.state, T0 + 200 * 15 * SECOND));
   t.ok(paced.state.failures.length < DEFAULT_LOCKOUT.maxFailures, 'history stays short');
-  // Occasional typos from real users never lock: a grant on the input, or a quiet month, resets the count.
+  // Occasional mistakes never lock: one a day is forgiven as fast as it comes.
   let s: LockoutState = OPEN_LOCKOUT;
   for (let i = 0; i < 500; i++) {
-    s = fail(s, [T0 + i * HOUR, T0 + i * HOUR + 5 * SECOND]).state; // two typos...
-    t.notOk(isLockedOut(s, T0 + i * HOUR + 5 * SECOND), `typos ${i}`);
-    s = recordSuccess(s); // ...then the right PIN
+    s = fail(s, [T0 + i * DAY]).state;
+    t.notOk(isLockedOut(s, T0 + i * DAY), `day ${i}`);
   }
-  t.strictSame(fail(OPEN_LOCKOUT, burst(T0, 48, 30 * DAY + HOUR)).locks, [], 'a typo a month, no grant');
+  t.ok(s.spent <= 1, 'one a day never accumulates');
   t.end();
 });
 
@@ -176,35 +195,16 @@ t.test('an attacker who keeps guessing stays at the cap: the lockout itself is n
   t.end();
 });
 
-t.test('a success resets the level and the failure history', (t) => {
+t.test('a grant changes nothing: no reset of the count, the level or a lockout', (t) => {
   const four = fail(OPEN_LOCKOUT, burst(T0, 4)).state;
-  const ok = recordSuccess(four);
-  t.strictSame(ok, OPEN_LOCKOUT, 'history gone');
-  t.strictSame(fail(ok, burst(T0 + 10 * SECOND, 4)).locks, [], '4 more failures after a success do not lock');
-
-  const escalated = escalate(3).state; // level 3, lockout over at lockedUntil
-  const reset = recordSuccess(escalated);
-  t.equal(reset.level, 0);
-  t.strictSame(reset.failures, []);
-  t.equal(reset.lastFailureAt, null);
-  t.strictSame(fail(reset, burst(escalated.lockedUntil + SECOND, 5)).locks, [MINUTE], 'back to 60 s');
-  t.end();
-});
-
-t.test('a success does NOT end a lockout already in force', (t) => {
+  const lockouts = { ...OPEN_LOCKOUTS, pin: four };
+  const grant = { granted: true, reason: null };
+  const after = recordOutcome(lockouts, 'pin', grant, T0 + 5 * SECOND);
+  t.equal(after.lockouts, lockouts, 'the same object: nothing recorded');
+  t.equal(after.lockedForMs, null);
+  t.strictSame(fail(four, [T0 + 10 * SECOND]).locks, [MINUTE], 'the 5th guess after the grant still locks');
   const locked = escalate(2).state;
-  const { lockedUntil } = locked;
-  const ok = recordSuccess(locked);
-  t.equal(ok.lockedUntil, lockedUntil, 'lockedUntil kept');
-  t.ok(isLockedOut(ok, lockedUntil - 1), 'still locked');
-  t.notOk(isLockedOut(ok, lockedUntil), 'ends when it would have');
-  t.equal(ok.level, 0, 'but the next lockout is back at the first level');
-  t.strictSame(fail(ok, burst(lockedUntil, 5)).locks, [MINUTE]);
-  t.end();
-});
-
-t.test('a success on a clean state changes nothing', (t) => {
-  t.equal(recordSuccess(OPEN_LOCKOUT), OPEN_LOCKOUT, 'same object');
+  t.equal(recordOutcome({ ...OPEN_LOCKOUTS, pin: locked }, 'pin', grant, T0).lockouts.pin, locked);
   t.end();
 });
 
@@ -214,20 +214,20 @@ t.test('resetAfterMs without failures returns to the first level', (t) => {
   t.strictSame(fail(twice, burst(end, 5)).locks, [4 * MINUTE], 'guessing on at once: 240 s');
   const quiet = DEFAULT_LOCKOUT.resetAfterMs;
   t.strictSame(fail(twice, burst(end + quiet, 5)).locks, [MINUTE], 'a quiet month after the lockout: 60 s');
-  t.strictSame(fail(twice, burst(end + quiet - 1, 5)).locks, [4 * MINUTE], '1 ms short of it: still 240 s');
+  t.strictSame(fail(twice, burst(end + quiet - 1, 5), BURST).locks, [4 * MINUTE], '1 ms short of it: 240 s');
 
   // Quiet time counts from the last failure when no lockout is running.
   const one = escalate(1).state;
-  const stray = fail(one, [one.lockedUntil + HOUR]).state; // one failure, no lockout
+  const stray = fail(one, [one.lockedUntil + HOUR], BURST).state; // one failure, no lockout
   const last = one.lockedUntil + HOUR;
   t.strictSame(
-    fail(stray, burst(last + quiet - 1, 5)).locks,
+    fail(stray, burst(last + quiet - 1, 5), BURST).locks,
     [2 * MINUTE],
     'within a month of the stray failure',
   );
-  t.strictSame(fail(stray, burst(last + quiet, 5)).locks, [MINUTE], 'a month after it');
+  t.strictSame(fail(stray, burst(last + quiet, 5), BURST).locks, [MINUTE], 'a month after it');
 
-  const short: LockoutConfig = { ...DEFAULT_LOCKOUT, resetAfterMs: 10 * MINUTE };
+  const short: LockoutConfig = { ...BURST, resetAfterMs: 10 * MINUTE };
   const s = escalate(3, short).state;
   t.strictSame(fail(s, burst(s.lockedUntil + 10 * MINUTE, 5), short).locks, [MINUTE], 'follows the config');
   t.end();
@@ -239,17 +239,20 @@ t.test('the input state is never mutated', (t) => {
     lockedUntil: 0,
     level: 2,
     lastFailureAt: T0 + 3,
-    consecutive: 4,
+    spent: 4,
+    forgiveFrom: T0,
   });
-  recordFailure(s, T0 + 4);
-  recordFailure(s, T0 + 2 * DAY);
-  recordSuccess(s);
+  recordGuess(s, T0 + 4);
+  recordGuess(s, T0 + 2 * DAY);
+  forgive(s, T0 + 3 * DAY);
+  refundGuess(s);
   t.strictSame(s, {
     failures: [T0, T0 + 1, T0 + 2, T0 + 3],
     lockedUntil: 0,
     level: 2,
     lastFailureAt: T0 + 3,
-    consecutive: 4,
+    spent: 4,
+    forgiveFrom: T0,
   });
   t.end();
 });
@@ -264,6 +267,8 @@ const configArb: fc.Arbitrary<LockoutConfig> = fc.record({
   maxLockMs: fc.integer({ min: 1, max: 2 * DAY }),
   resetAfterMs: fc.integer({ min: 1, max: 2 * DAY }),
   maxConsecutive: fc.integer({ min: 1, max: 40 }),
+  forgiveMs: fc.integer({ min: 1, max: 2 * DAY }),
+  forgiveTypos: fc.boolean(),
 });
 
 t.test('property: a lockout is never shortened, whatever the calls and the config', (t) => {
@@ -280,9 +285,10 @@ t.test('property: a lockout is never shortened, whatever the calls and the confi
         now += gap;
         const lockedBefore = isLockedOut(s, now);
         const before = s.lockedUntil;
-        if (ok) s = recordSuccess(s);
+        if (ok)
+          s = refundGuess(forgive(s, now, config)); // the most a grant can ever do: a forgiven typo
         else {
-          const r = recordFailure(s, now, config);
+          const r = recordGuess(s, now, config);
           if (r.lockedForMs !== null && (r.lockedForMs > config.maxLockMs || r.lockedForMs <= 0))
             return false;
           if (r.lockedForMs !== null && r.state.lockedUntil !== now + r.lockedForMs) return false;
@@ -313,7 +319,7 @@ function attack(gaps: readonly number[], days: number, config: LockoutConfig = D
       now = s.lockedUntil;
       continue;
     }
-    s = recordFailure(s, now, config).state;
+    s = recordGuess(s, now, config).state;
     accepted.push(now);
     now += gaps[i % gaps.length] ?? 0;
   }
@@ -362,46 +368,63 @@ t.test(
   },
 );
 
-t.test('past maxConsecutive every failure locks again, escalating, until a grant', (t) => {
-  let s: LockoutState = OPEN_LOCKOUT;
-  let now = T0;
-  const locks: number[] = [];
-  for (let i = 0; i < 25; i++) {
-    const r = recordFailure(s, now);
-    s = r.state;
-    if (r.lockedForMs !== null) locks.push(r.lockedForMs);
-    now = Math.max(now + 15 * SECOND, s.lockedUntil); // paced: the per-minute rule never trips
-  }
-  t.strictSame(
-    locks,
-    [1, 2, 4, 8, 16, 32].map((m) => m * MINUTE),
-    'the 20th locks, then each of the next five',
-  );
-  s = recordSuccess(s);
-  t.equal(s.consecutive, 0, 'a grant resets the count');
-  t.strictSame(fail(s, burst(now + DAY, 4)).locks, [], 'a few typos after it do not lock');
+t.test(
+  'the budget: 20 guesses however slow lock until one is forgiven; then one guess per forgiveness',
+  (t) => {
+    let s: LockoutState = OPEN_LOCKOUT;
+    let now = T0;
+    const locks: number[] = [];
+    const accepted: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const r = recordGuess(s, now);
+      s = r.state;
+      accepted.push(now);
+      if (r.lockedForMs !== null) locks.push(r.lockedForMs);
+      now = Math.max(now + 15 * SECOND, s.lockedUntil); // paced: the per-minute rule never trips
+    }
+    t.equal(
+      locks[0],
+      DAY - 19 * 15 * SECOND,
+      'the 20th locks until the first guess is forgiven, a day after it',
+    );
+    t.strictSame(
+      accepted.slice(20).map((x) => (x - T0) / DAY),
+      [1, 2, 3, 4, 5],
+      'then one guess a day, each at the moment one is forgiven',
+    );
+    t.ok(
+      locks.slice(1).every((l) => l === DAY),
+      'each of them locks for a day',
+    );
+    t.equal(guessesLeft(s, now - 1), 0, 'nothing left');
+    t.equal(
+      guessesLeft(s, T0 + 30 * DAY),
+      DEFAULT_LOCKOUT.maxConsecutive,
+      'all forgiven after 20 quiet days',
+    );
+    t.end();
+  },
+);
+
+t.test('forgiveness: one spent guess a forgiveMs; all forgiven forgets the escalation level', (t) => {
+  const s = fail(OPEN_LOCKOUT, burst(T0, 5), BURST).state; // level 1, 5 spent from T0
+  t.equal(forgive(s, T0 + DAY - 1), s, 'nothing due yet: the same state');
+  t.equal(forgive(s, T0 + DAY).spent, 4);
+  t.equal(forgive(s, T0 + DAY).forgiveFrom, T0 + DAY);
+  t.equal(forgive(s, T0 + 3 * DAY + 5).spent, 2);
+  t.equal(forgive(s, T0 + 3 * DAY + 5).level, 1, 'the level stays while anything is spent');
+  const all = forgive(s, T0 + 5 * DAY);
+  t.strictSame([all.spent, all.forgiveFrom, all.level], [0, null, 0]);
+  t.strictSame(fail(s, burst(T0 + 5 * DAY, 5)).locks, [MINUTE], 'next burst lockout back at 60 s');
+  t.strictSame(fail(s, burst(T0 + 4 * DAY, 5)).locks, [2 * MINUTE], 'a day earlier: 120 s');
   t.end();
 });
 
 t.test('a failure recorded while locked changes nothing (a locked input cannot fail)', (t) => {
   const locked = fail(OPEN_LOCKOUT, burst(T0, 5)).state;
-  const r = recordFailure(locked, T0 + 10 * SECOND);
+  const r = recordGuess(locked, T0 + 10 * SECOND);
   t.equal(r.state, locked, 'same state');
   t.equal(r.lockedForMs, null);
-  t.end();
-});
-
-t.test('brute force (bench/bruteforce.ts): a 6-digit PIN survives a year of the best attack', (t) => {
-  const f = bruteForce(DEFAULT_LOCKOUT);
-  t.ok(f.year <= 1000, `${f.year} guesses in a year (limit 1000 = 0.1 % of 10^6)`);
-  t.ok(probabilityFound(f.year) <= 0.001, `P(a given PIN found in a year) = ${probabilityFound(f.year)}`);
-  t.ok(f.firstHour <= 30, `${f.firstHour} guesses in the first hour`);
-  t.ok(f.steadyPerHour <= 1 / 23, `steady state ${f.steadyPerHour} guesses/h: about one a day`);
-  t.equal(f.noLockoutPerHour, 1800, 'without lockout: one guess per 2 s');
-  // The simulation is real: with the rule that consecutive resets at each lockout (the old behaviour,
-  // emulated by a huge maxConsecutive and a short quiet gap) the same attacker does far better.
-  const weak = bruteForce({ ...DEFAULT_LOCKOUT, maxConsecutive: 1000, resetAfterMs: DAY });
-  t.ok(weak.year > 10 * f.year, `a weaker config lets through ${weak.year} guesses a year`);
   t.end();
 });
 
@@ -434,30 +457,123 @@ t.test('property: whatever the pace, any windowMs span accepts at most maxFailur
   t.end();
 });
 
-t.test(
-  'slow guessing: maxConsecutive failures lock however far apart they are; a grant resets the count',
-  (t) => {
-    let s: LockoutState = OPEN_LOCKOUT;
-    let locks = 0;
-    for (let i = 0; i < 19; i++) {
-      const r = recordFailure(s, T0 + i * 15_000);
-      s = r.state;
-      if (r.lockedForMs !== null) locks++;
-    }
-    t.equal(locks, 0, '19 guesses 15 s apart: not yet');
-    const r = recordFailure(s, T0 + 19 * 15_000);
-    t.equal(r.lockedForMs, MINUTE, 'the 20th locks');
-    s = recordSuccess(recordFailure(OPEN_LOCKOUT, T0).state);
-    t.equal(s.consecutive, 0);
-    // One guess every 15 s for a day: the per-minute rule never trips, the consecutive rule does, escalating.
-    let state: LockoutState = OPEN_LOCKOUT;
-    let accepted = 0;
-    for (let now = T0; now < T0 + DAY; now += 15_000) {
-      if (isLockedOut(state, now)) continue;
-      accepted++;
-      state = recordFailure(state, now).state;
-    }
-    t.ok(accepted <= 220, `${accepted} slow guesses accepted in the first day (5,760 without the rule)`);
-    t.end();
-  },
-);
+t.test('slow guessing: one guess every 15 s for a day gets 20 (5,760 without the budget)', (t) => {
+  let state: LockoutState = OPEN_LOCKOUT;
+  let accepted = 0;
+  for (let now = T0; now < T0 + DAY; now += 15_000) {
+    if (isLockedOut(state, now)) continue;
+    accepted++;
+    state = recordGuess(state, now).state;
+  }
+  t.equal(accepted, 20);
+  t.end();
+});
+
+t.test('countsAsGuess: only guesses count; matched passes, lockouts and store failures never do', (t) => {
+  const counted = ['unknown_credential', 'invalid_token', 'clock_untrusted'];
+  const not = [
+    'revoked',
+    'not_yet_valid',
+    'expired',
+    'door_not_allowed',
+    'outside_schedule',
+    'device_use_limit',
+    'use_limit',
+    'locked_out',
+    'store_unavailable',
+  ];
+  for (const reason of counted) t.ok(countsAsGuess({ granted: false, reason }), reason);
+  for (const reason of not) t.notOk(countsAsGuess({ granted: false, reason }), reason);
+  t.notOk(countsAsGuess({ granted: true, reason: null }), 'a grant');
+  t.end();
+});
+
+t.test('recordOutcome: each factor has its own state; a guess on one never touches another', (t) => {
+  const wrong = { granted: false, reason: 'unknown_credential' };
+  let l = OPEN_LOCKOUTS;
+  for (let i = 0; i < 5; i++) l = recordOutcome(l, 'pin', wrong, T0 + i * SECOND).lockouts;
+  t.ok(isLockedOut(l.pin, T0 + 5 * SECOND), 'the keypad is locked');
+  t.equal(l.card, OPEN_LOCKOUT, 'the card reader untouched');
+  t.equal(l.qr, OPEN_LOCKOUT, 'the QR scanner untouched');
+  const r = recordOutcome(l, 'card', wrong, T0 + 6 * SECOND);
+  t.equal(r.lockouts.card.spent, 1);
+  t.equal(r.lockouts.pin, l.pin);
+  const early = recordOutcome(l, 'qr', { granted: false, reason: 'not_yet_valid' }, T0);
+  t.equal(early.lockouts, l, 'a matched pass denied: nothing recorded');
+  const locked = recordOutcome(l, 'pin', wrong, T0 + 10 * SECOND);
+  t.equal(locked.lockouts, l, 'a locked factor records nothing');
+  const five = recordOutcome(
+    recordOutcome(
+      recordOutcome(recordOutcome(OPEN_LOCKOUTS, 'qr', wrong, T0).lockouts, 'qr', wrong, T0).lockouts,
+      'qr',
+      wrong,
+      T0,
+    ).lockouts,
+    'qr',
+    wrong,
+    T0,
+  ).lockouts;
+  const fifth = recordOutcome(five, 'qr', wrong, T0);
+  t.equal(fifth.lockedForMs, MINUTE);
+  t.equal(fifth.rule, 'burst');
+  t.end();
+});
+
+t.test('a budget lockout says so; a config with forgiveMs above maxLockMs still caps every lockout', (t) => {
+  const cfg: LockoutConfig = { ...DEFAULT_LOCKOUT, maxConsecutive: 3, forgiveMs: 10 * DAY };
+  const r1 = recordGuess(OPEN_LOCKOUT, T0, cfg);
+  const r2 = recordGuess(r1.state, T0 + MINUTE, cfg);
+  const r3 = recordGuess(r2.state, T0 + 2 * MINUTE, cfg);
+  t.equal(r3.rule, 'budget');
+  t.equal(r3.lockedForMs, DAY, 'capped at maxLockMs');
+  const r4 = recordGuess(r3.state, T0 + 2 * MINUTE + DAY, cfg);
+  t.equal(r4.lockedForMs, DAY, 'still spent: locks again at once');
+  t.end();
+});
+
+t.test('isNearMiss: one keystroke off (changed, swapped, missing or extra digit)', (t) => {
+  for (const typed of ['123457', '213456', '124356', '12346', '1234566', '0123456', '23456'])
+    t.ok(isNearMiss(typed, '123456'), typed);
+  for (const typed of ['123456', '654321', '123465x', '1234', '12345678', '113457', '214356', '999999'])
+    t.notOk(isNearMiss(typed, '123456'), typed);
+  t.notOk(isNearMiss('', ''), 'empty');
+  t.ok(isNearMiss('1', ''), 'an extra digit on nothing');
+  t.end();
+});
+
+t.test('typoStep: a typo corrected at once is forgiven, once per pass per forgiveMs', (t) => {
+  const wrong = { granted: false, reason: 'unknown_credential', passId: null };
+  const ok = (passId: string) => ({ granted: true, reason: null, passId });
+  let m = typoStep(NO_TYPOS, wrong, '123457', T0).memory;
+  t.same(m.last, { value: '123457', at: T0 }, 'the wrong PIN is remembered (in memory only)');
+  let r = typoStep(m, ok('alice'), '123456', T0 + 5 * SECOND);
+  t.equal(r.refund, true, 'one digit off, 5 s later: forgiven');
+  t.equal(r.memory.last, null, 'and forgotten');
+  m = typoStep(r.memory, wrong, '123458', T0 + MINUTE).memory;
+  t.equal(typoStep(m, ok('alice'), '123456', T0 + MINUTE + SECOND).refund, false, 'not twice a day');
+  t.equal(typoStep(m, ok('bob'), '123456', T0 + MINUTE + SECOND).refund, true, 'another pass: yes');
+  r = typoStep(m, ok('alice'), '123456', T0 + DAY);
+  t.equal(r.refund, false, 'too late (30 s window)');
+  m = typoStep(r.memory, wrong, '123458', T0 + DAY + 10 * SECOND).memory;
+  t.equal(typoStep(m, ok('alice'), '123456', T0 + DAY + 11 * SECOND).refund, true, 'a day later: again');
+  t.equal(typoStep(m, ok('carol'), '777777', T0 + DAY + 11 * SECOND).refund, false, 'not a near miss');
+  const off = { ...DEFAULT_LOCKOUT, forgiveTypos: false };
+  t.equal(typoStep(m, ok('dave'), '123456', T0 + DAY + 11 * SECOND, off).refund, false, 'forgiveTypos off');
+  const early = typoStep(m, { granted: false, reason: 'not_yet_valid', passId: 'x' }, '123456', T0 + DAY);
+  t.equal(early.memory.last, null, 'any other decision in between: the typo is not the one just before');
+  t.equal(typoStep(early.memory, ok('erin'), '123456', T0 + DAY + 10 * SECOND).refund, false);
+  t.end();
+});
+
+t.test('refundGuess gives back one budget guess, never the burst count nor a lockout in force', (t) => {
+  const four = fail(OPEN_LOCKOUT, burst(T0, 4)).state;
+  const back = refundGuess(four);
+  t.equal(back.spent, 3);
+  t.strictSame(back.failures, four.failures, 'the burst window keeps all four');
+  t.strictSame(fail(back, [T0 + 5 * SECOND]).locks, [MINUTE], 'the 5th within the minute still locks');
+  const locked = fail(four, [T0 + 5 * SECOND]).state;
+  t.equal(refundGuess(locked).lockedUntil, locked.lockedUntil);
+  t.equal(refundGuess(OPEN_LOCKOUT), OPEN_LOCKOUT);
+  t.equal(refundGuess(fail(OPEN_LOCKOUT, [T0]).state).forgiveFrom, null, 'nothing spent: nothing to forgive');
+  t.end();
+});

@@ -23,7 +23,7 @@ const live = {
   validUntil: new Date(now + 86_400_000).toISOString(),
 };
 
-async function setup(t: Test) {
+async function setup(t: Test, lockoutYaml = 'lockout: { maxFailures: 3 }') {
   const pty: PtyPair = await ptyPair();
   const site = tempSite(
     (dir) => `site: { id: tower-a, timezone: America/New_York }
@@ -34,7 +34,7 @@ doors:
     relay: { type: bridge, channel: 1, pulseMs: 3000 }
     contact: { type: bridge, input: 1 }
 inputs: [ { type: bridge, path: ${JSON.stringify(pty.host)}, baudRate: 115200, door: lobby, wiegand: { format: h10301 } } ]
-lockout: { maxFailures: 3 }
+${lockoutYaml}
 `,
   );
   const loaded = loadConfig(site.configFile);
@@ -46,6 +46,13 @@ lockout: { maxFailures: 3 }
       passes: [
         pass({ id: 'guest', ...live, credentials: [{ type: 'pin', value: '123456' }] }),
         pass({ id: 'courier', ...live, credentials: [{ type: 'card', value: String(42 * 65536 + 1234) }] }),
+        // A guest who comes a day early: the PIN matches a pass that is not valid yet.
+        pass({
+          id: 'early',
+          validFrom: new Date(now + 86_400_000).toISOString(),
+          validUntil: new Date(now + 2 * 86_400_000).toISOString(),
+          credentials: [{ type: 'pin', value: '555000' }],
+        }),
       ],
       accessGroups: [],
     },
@@ -201,4 +208,105 @@ t.test('lockout over the bridge: after 3 wrong PINs the keypad shows amber', asy
     ms: 2000,
   });
   t.equal(bridge.received.slice(since).filter((m) => m.type === 'relay').length, 0);
+});
+
+/** Waits until the daemon has decided `n` credentials in all (the bridge sends faster than it decides). */
+async function decided(d: RunningDaemon, n: number, until: (c: () => boolean, w: string) => Promise<void>) {
+  await until(() => d.pipeline.recent.length >= n, `${n} decisions`);
+}
+
+t.test(
+  'lockout per factor: 5 wrong PINs lock the bridge keypad, and a valid card presented at once still opens',
+  async (t) => {
+    const { bridge, daemon, input, until } = await setup(t, '');
+    for (let i = 0; i < 5; i++) bridge.typeKeys(`90000${i}#`);
+    await decided(daemon, 5, until);
+    t.equal(input.status().lockedOut, true, 'the input reports a lockout');
+    let since = bridge.received.length;
+    const card = encodeWiegand('h10301', 42, 1234);
+    bridge.send({ type: 'wiegand', bitCount: card.bitCount, data: card.data });
+    t.same(await bridge.next((m) => m.type === 'relay', 5000, since), {
+      type: 'relay',
+      channel: 1,
+      ms: 3000,
+    });
+    t.same(
+      [input.status().lockouts?.pin.lockedOut, input.status().lockouts?.card.lockedOut],
+      [true, false],
+      'the keypad is locked, the card reader is not',
+    );
+    since = bridge.received.length;
+    bridge.typeKeys('123456#');
+    t.same(await bridge.next((m) => m.type === 'led' && m.colour === 3, 5000, since), {
+      type: 'led',
+      colour: 3,
+      ms: 2000,
+    });
+    t.equal(
+      bridge.received.slice(since).filter((m) => m.type === 'relay').length,
+      0,
+      'the keypad stays locked',
+    );
+    // Status (MQTT and `doorpass status`): lockedOut as before, per factor beside it.
+    const name = input.source.name;
+    t.match(daemon.status().inputs?.[name], {
+      lockedOut: true,
+      lockouts: { pin: { lockedOut: true }, card: { lockedOut: false }, qr: { lockedOut: false } },
+    });
+    t.match(
+      daemon.localStatus().inputs.find((i) => i.name === name),
+      { lockedOut: true, lockouts: { pin: { lockedOut: true, guessesLeft: 15 }, card: { guessesLeft: 20 } } },
+    );
+    const reasons = daemon.pipeline.recent.map((d) => [d.credentialType, d.reason]);
+    t.same(reasons.slice(-2), [
+      ['card', null],
+      ['pin', 'locked_out'],
+    ]);
+  },
+);
+
+t.test(
+  'four wrong PINs, own valid PIN, four wrong PINs: the keypad locks no later than without the valid PIN',
+  async (t) => {
+    const { bridge, daemon, input, until } = await setup(t, '');
+    for (let i = 0; i < 4; i++) bridge.typeKeys(`90000${i}#`);
+    let since = bridge.received.length;
+    bridge.typeKeys('123456#');
+    t.same(await bridge.next((m) => m.type === 'relay', 5000, since), {
+      type: 'relay',
+      channel: 1,
+      ms: 3000,
+    });
+    bridge.typeKeys('900004#');
+    await decided(daemon, 6, until);
+    t.equal(input.status().lockedOut, true, 'locked at the 5th wrong PIN, as without the grant');
+    for (let i = 5; i < 8; i++) bridge.typeKeys(`90000${i}#`);
+    since = bridge.received.length;
+    bridge.typeKeys('123456#');
+    await decided(daemon, 10, until);
+    t.equal(
+      bridge.received.slice(since).filter((m) => m.type === 'relay').length,
+      0,
+      'own PIN: locked out too',
+    );
+    t.same(
+      daemon.pipeline.recent.slice(-4).map((d) => d.reason),
+      ['locked_out', 'locked_out', 'locked_out', 'locked_out'],
+      'the second round of guesses was never tried',
+    );
+  },
+);
+
+t.test('a guest whose pass is not valid yet, typing it five times, does not lock the keypad', async (t) => {
+  const { bridge, daemon, input, until } = await setup(t, '');
+  for (let i = 0; i < 6; i++) bridge.typeKeys('555000#');
+  await decided(daemon, 6, until);
+  t.same(
+    daemon.pipeline.recent.map((d) => d.reason),
+    Array<string>(6).fill('not_yet_valid'),
+  );
+  t.equal(input.status().lockedOut, false);
+  const since = bridge.received.length;
+  bridge.typeKeys('123456#');
+  t.same(await bridge.next((m) => m.type === 'relay', 5000, since), { type: 'relay', channel: 1, ms: 3000 });
 });

@@ -45,7 +45,7 @@ export class BridgeInput implements CredentialSource {
         const r = decodeWiegand(m.bitCount, m.data, this.options.wiegand);
         if (r.kind === 'card') h.credential('card', r.value);
         else if (r.kind === 'key') h.key(r.key);
-        else h.readError(`wiegand ${m.bitCount}-bit ${r.reason}: ${r.message}`);
+        else h.readError(`wiegand ${m.bitCount}-bit ${r.reason}: ${r.message}`, 'card');
         break;
       }
       default:

@@ -72,14 +72,15 @@ export class OsdpReaderInput implements CredentialSource {
         const r = decodeWiegand(reply.bitCount, reply.data, this.options.wiegand);
         if (r.kind === 'card') h.credential('card', r.value);
         else if (r.kind === 'key') h.key(r.key);
-        else h.readError(`osdp card ${reply.bitCount}-bit ${r.reason}: ${r.message}`);
+        else h.readError(`osdp card ${reply.bitCount}-bit ${r.reason}: ${r.message}`, 'card');
         return;
       }
       case 'fmt': {
         if (h === undefined) return;
         const text = reply.text.trim();
         if (/^[0-9]{1,20}$/.test(text)) h.credential('card', text);
-        else h.readError(`osdp formatted card data of ${text.length} characters is not a card number`);
+        else
+          h.readError(`osdp formatted card data of ${text.length} characters is not a card number`, 'card');
         return;
       }
       case 'keypad':
