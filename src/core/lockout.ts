@@ -97,12 +97,14 @@ export function isLockedOut(state: LockoutState, now: number): boolean {
  * that one counted, the lockout counter would tell a guesser which PINs exist. Everything else that matched a
  * pass (expired, not yet valid, outside its hours, used up, wrong door, revoked) is a person with a real
  * credential at the wrong time, not a guess; `locked_out` and `store_unavailable` are not the person's doing.
- * Malformed entries (an over-long keypad entry, a garbled card read) are guesses too: the input controller
- * records them with recordGuess() directly.
+ * Malformed entries are guesses too: a value refused before any lookup (`malformed_credential`: a lone
+ * UTF-16 surrogate, an empty card number), and an over-long keypad entry or a garbled card read, which the
+ * input controller records with recordGuess() directly.
  */
 const GUESS_REASONS: ReadonlySet<string> = new Set<string>([
   'unknown_credential',
   'invalid_token',
+  'malformed_credential',
   'clock_untrusted',
 ] satisfies readonly (DenyReason | 'invalid_token')[]);
 
