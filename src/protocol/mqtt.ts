@@ -35,11 +35,28 @@ export function topics(site: string, device: string): Topics {
 }
 
 const seq = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
+/** An ISO-8601 instant with seconds and a zone (`Z` or `±hh:mm`); fractions of a second are allowed. */
 const instant = z.iso.datetime({ offset: true });
+
+/**
+ * Contract `doorpass/v1` minor 1 (docs/mqtt.md, "Binding"): the signed payload says when the cloud issued it
+ * and, for per-device messages, which device it is for. Optional in the schema so that a device whose config
+ * sets `cloud.requireBinding: false` still accepts a minor-0 cloud; the agent (app/cloud.ts) refuses a message
+ * without them when binding is required, and checks them whenever they are present.
+ */
+const issuedAt = instant.optional();
+const device = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+  .optional();
+
+/** The contract's minor version (topic names carry the major `v1`). */
+export const CONTRACT_MINOR = 1;
 
 /** …/passes: one change set; `seq` grows by exactly 1 per message. Passes are validated one by one later. */
 export const passDeltaSchema = z.object({
   seq,
+  issuedAt,
   upsert: z.array(z.unknown()).max(10_000).default([]),
   revoke: z.array(z.string().min(1).max(128)).max(10_000).default([]),
   accessGroups: z.array(z.unknown()).max(1000).optional(),
@@ -50,6 +67,8 @@ export type PassDelta = z.infer<typeof passDeltaSchema>;
 export const snapshotPartSchema = z
   .object({
     seq: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+    device,
+    issuedAt,
     part: z.int().min(1).max(100_000),
     parts: z.int().min(1).max(100_000),
     passes: z.array(z.unknown()).default([]),
@@ -63,6 +82,8 @@ export const MAX_SNAPSHOT_PART_BYTES = 256 * 1024;
 /** …/devices/{device}/commands. */
 export const commandSchema = z.object({
   id: z.string().min(1).max(128),
+  device,
+  issuedAt,
   type: z.enum(['unlock', 'resync', 'ping']),
   door: z.string().min(1).max(64).optional(),
   expires: instant,
@@ -103,3 +124,11 @@ export interface DeviceStatus {
 
 /** A payload larger than this is refused before parsing (a delta of thousands of passes fits easily). */
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The MQTT 5 Maximum Packet Size the device announces in CONNECT: the largest legitimate payload plus room for
+ * the fixed header, the topic and the properties (the 88-character `sig`). A broker must not send a larger
+ * packet (MQTT 5 §3.1.2.11.4; Mosquitto drops it for this client), so a rogue publisher's 250 MB payload never
+ * reaches the device's memory.
+ */
+export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 64 * 1024;

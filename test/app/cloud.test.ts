@@ -41,8 +41,13 @@ class FakeLink implements CloudLink {
   onMessage(l: (topic: string, payload: string) => void): void {
     this.messageListeners.push(l);
   }
+  /** Adds what a minor-1 cloud signs (issuedAt; device on per-device topics) to object payloads lacking it. */
+  bind: (topic: string, payload: object) => object = (_topic, payload) => payload;
   deliver(topic: string, payload: unknown): void {
-    const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const text =
+      typeof payload === 'string'
+        ? payload
+        : JSON.stringify(typeof payload === 'object' && payload !== null ? this.bind(topic, payload) : payload);
     for (const l of this.messageListeners) l(topic, text);
   }
   reconnect(): void {
@@ -87,10 +92,23 @@ function rig(t: Test) {
       void link.publish(T.syncRequest, JSON.stringify({ have }), { qos: 1 });
     },
   );
-  const agent = new CloudAgent(link, T, sync, store, doors, journal, clock, log, () => ({
-    online: true,
-    seq: sync.seq,
-  }));
+  const agent = new CloudAgent(
+    link,
+    T,
+    sync,
+    store,
+    doors,
+    journal,
+    clock,
+    log,
+    () => ({ online: true, seq: sync.seq }),
+    { device: 'panel-west', requireBinding: true, maxMessageAgeMs: 24 * 3_600_000 },
+  );
+  link.bind = (topic, payload) => ({
+    ...(topic !== T.passes && { device: 'panel-west' }),
+    issuedAt: new Date(clock.now()).toISOString(),
+    ...payload,
+  });
   agent.start();
   const check = (pin: string) =>
     access.evaluate({ type: 'pin', value: pin, door: 'lobby', now: clock.now() });

@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { MAX_PAYLOAD_BYTES, SIGNATURE_PROPERTY } from '../../protocol/mqtt.js';
+import { MAX_PACKET_BYTES, MAX_PAYLOAD_BYTES, SIGNATURE_PROPERTY } from '../../protocol/mqtt.js';
 import type { CloudLink } from '../../ports/cloud.js';
 import type { Clock, Logger, Timer } from '../../ports/io.js';
 import { verifySignature } from './signature.js';
@@ -74,7 +74,11 @@ export class MqttCloudLink implements CloudLink {
       clientId: o.clientId,
       protocolVersion: 5,
       clean: false,
-      properties: { sessionExpiryInterval: o.sessionExpirySeconds },
+      // Maximum Packet Size: the broker must not send us a larger packet (MQTT 5 §3.1.2.11.4; Mosquitto drops
+      // it for this client), so an oversized publish never reaches this process. mqtt.js also checks it, but
+      // only once the whole packet is buffered (it then drops the connection): that is the fallback for a
+      // broker that ignores the limit, not the protection.
+      properties: { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: MAX_PACKET_BYTES },
       keepalive: o.keepaliveSeconds,
       reconnectPeriod: 0, // reconnects are ours: exponential backoff with jitter
       connectTimeout: 10_000,
