@@ -29,13 +29,7 @@ import type { Journal } from './journal.js';
 import type { PassSync } from './sync.js';
 
 export type RejectReason =
-  | 'bad_json'
-  | 'schema'
-  | 'bad_signature'
-  | 'missing_signature'
-  | 'too_large'
-  | 'error'
-  | BindingRefusal;
+  'bad_json' | 'schema' | 'bad_signature' | 'missing_signature' | 'too_large' | 'error' | BindingRefusal;
 
 /** Who and when messages must be for (config `device.id`, `cloud.requireBinding`, `cloud.maxMessageAgeHours`). */
 export interface BindingOptions {

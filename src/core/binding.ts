@@ -83,7 +83,11 @@ export function judgeBinding(
       : { ok: true, issuedAt: null };
   const at = Date.parse(message.issuedAt);
   if (!Number.isFinite(at))
-    return { ok: false, reason: 'missing_binding', detail: `"issuedAt" ${message.issuedAt} is not an instant` };
+    return {
+      ok: false,
+      reason: 'missing_binding',
+      detail: `"issuedAt" ${message.issuedAt} is not an instant`,
+    };
   if (ctx.newest !== null) {
     const newest = believed(ctx.newest, ctx.trustedNow);
     if (at < newest - ctx.maxAgeMs)

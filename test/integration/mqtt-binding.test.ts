@@ -110,58 +110,55 @@ t.test(
   'MQTT binding (doorpass/v1 minor 1)',
   { skip: !haveMosquitto() && 'mosquitto is not installed (scripts/test.sh installs it)' },
   async (t) => {
-    t.test(
-      'a replayed months-old signed snapshot does not roll a rebuilt panel back (stale)',
-      async (t) => {
-        const { broker, cloud, site, check, status } = await rig(t);
-        // Months ago the cloud sent this panel a snapshot in which Fred (since fired) had a PIN. An attacker
-        // recorded it, signature and all.
-        const old = signed(
-          cloud,
-          JSON.parse(
-            snapshotParts(
-              {
-                seq: 40,
-                passes: [pass({ id: 'fred', ...live, credentials: [{ type: 'pin', value: '400400' }] })],
-                accessGroups: [],
-              },
-              { device: DEVICE, issuedAt: new Date(now - 120 * DAY).toISOString() },
-            )[0] ?? '{}',
-          ),
-        );
-        let daemon = await startDaemon(site.configFile);
-        t.teardown(() => daemon.child.kill('SIGKILL'));
-        await daemon.waitFor(/connected to the broker/);
-        await publishDelta(cloud, { upsert: [pass({ id: 'dana', ...live })], revoke: [] });
-        await until(async () => (await check('123456')).granted === true, 'delta 1 applied');
-        await until(async () => (await status()).sync?.newestIssuedAt != null, 'newest issuedAt recorded');
+    t.test('a replayed months-old signed snapshot does not roll a rebuilt panel back (stale)', async (t) => {
+      const { broker, cloud, site, check, status } = await rig(t);
+      // Months ago the cloud sent this panel a snapshot in which Fred (since fired) had a PIN. An attacker
+      // recorded it, signature and all.
+      const old = signed(
+        cloud,
+        JSON.parse(
+          snapshotParts(
+            {
+              seq: 40,
+              passes: [pass({ id: 'fred', ...live, credentials: [{ type: 'pin', value: '400400' }] })],
+              accessGroups: [],
+            },
+            { device: DEVICE, issuedAt: new Date(now - 120 * DAY).toISOString() },
+          )[0] ?? '{}',
+        ),
+      );
+      let daemon = await startDaemon(site.configFile);
+      t.teardown(() => daemon.child.kill('SIGKILL'));
+      await daemon.waitFor(/connected to the broker/);
+      await publishDelta(cloud, { upsert: [pass({ id: 'dana', ...live })], revoke: [] });
+      await until(async () => (await check('123456')).granted === true, 'delta 1 applied');
+      await until(async () => (await status()).sync?.newestIssuedAt != null, 'newest issuedAt recorded');
 
-        // The SD card's cache is corrupted: the panel rebuilds it empty (seq 0) and asks for everything.
-        daemon.child.kill('SIGTERM');
-        await new Promise((r) => daemon.child.once('exit', r));
-        const state = path.join(site.dir, 'state');
-        writeFileSync(path.join(state, 'cache.db'), Buffer.alloc(8192, 0x5a));
-        for (const f of ['cache.db-wal', 'cache.db-shm']) rmSync(path.join(state, f), { force: true });
-        daemon = await startDaemon(site.configFile);
-        await daemon.waitFor(/connected to the broker/);
-        await until(async () => (await status()).cache?.state === 'rebuilt', 'cache rebuilt');
-        t.equal((await status()).sync?.seq, 0, 'the rebuilt cache has no seq: any snapshot seq is newer');
+      // The SD card's cache is corrupted: the panel rebuilds it empty (seq 0) and asks for everything.
+      daemon.child.kill('SIGTERM');
+      await new Promise((r) => daemon.child.once('exit', r));
+      const state = path.join(site.dir, 'state');
+      writeFileSync(path.join(state, 'cache.db'), Buffer.alloc(8192, 0x5a));
+      for (const f of ['cache.db-wal', 'cache.db-shm']) rmSync(path.join(state, f), { force: true });
+      daemon = await startDaemon(site.configFile);
+      await daemon.waitFor(/connected to the broker/);
+      await until(async () => (await status()).cache?.state === 'rebuilt', 'cache rebuilt');
+      t.equal((await status()).sync?.seq, 0, 'the rebuilt cache has no seq: any snapshot seq is newer');
 
-        // The rogue client answers the panel's sync request first, with the recorded snapshot.
-        await rawPublish(broker.url, T.snapshot, old.payload, old.sig);
-        await until(async () => ((await status()).sync?.rejected.stale ?? 0) >= 1, 'refused as stale');
-        t.equal((await check('400400')).granted, false, "the fired employee's PIN does not open");
-        t.equal((await status()).sync?.seq, 0, 'nothing was applied');
-        t.ok(
-          daemon.lines.some((l) => l.includes('"reason":"stale"') && l.includes('newest already accepted')),
-          'refused against the newest issuedAt the journal remembered across the rebuild',
-        );
+      // The rogue client answers the panel's sync request first, with the recorded snapshot.
+      await rawPublish(broker.url, T.snapshot, old.payload, old.sig);
+      await until(async () => ((await status()).sync?.rejected.stale ?? 0) >= 1, 'refused as stale');
+      t.equal((await check('400400')).granted, false, "the fired employee's PIN does not open");
+      t.equal((await status()).sync?.seq, 0, 'nothing was applied');
+      t.ok(
+        daemon.lines.some((l) => l.includes('"reason":"stale"') && l.includes('newest already accepted')),
+        'refused against the newest issuedAt the journal remembered across the rebuild',
+      );
 
-        // The cloud's real answer still applies.
-        await sendSnapshot(cloud, DEVICE);
-        await until(async () => (await check('123456')).granted === true, 'the fresh snapshot applies');
-      },
-    );
+      // The cloud's real answer still applies.
+      await sendSnapshot(cloud, DEVICE);
+      await until(async () => (await check('123456')).granted === true, 'the fresh snapshot applies');
+    });
 
     t.test(
       "a snapshot part and an unlock for another device, copied to this device's topics, are refused",
@@ -222,85 +219,91 @@ t.test(
       },
     );
 
-    t.test('requireBinding: a message without issuedAt is refused by default, accepted with false', async (t) => {
-      const unbound = (cloud: CloudConnection, seq: number, pin: string) =>
-        signed(cloud, {
-          seq,
-          upsert: [pass({ id: `u${seq}`, ...live, credentials: [{ type: 'pin', value: pin }] })],
-        });
-      {
-        const { broker, cloud, site, check, status } = await rig(t);
-        const daemon = await startDaemon(site.configFile);
-        t.teardown(() => daemon.child.kill('SIGKILL'));
-        await daemon.waitFor(/connected to the broker/);
-        const m = unbound(cloud, 1, '101010');
-        await rawPublish(broker.url, T.passes, m.payload, m.sig);
-        await until(
-          async () => ((await status()).sync?.rejected.missing_binding ?? 0) >= 1,
-          'missing_binding counted',
-        );
-        t.equal((await check('101010')).granted, false, 'default (absent key): refused');
-        t.equal((await status()).sync?.seq, 0);
-        daemon.child.kill('SIGKILL');
-      }
-      {
-        const { broker, cloud, site, check, status, c } = await rig(t, ', requireBinding: false');
-        const cc = await runCli(['check-config', ...c]);
-        t.equal(cc.code, 0, 'check-config accepts it ...');
-        t.match(cc.stdout + cc.stderr, /cloud\.requireBinding: false/, '... and warns');
-        const daemon = await startDaemon(site.configFile);
-        t.teardown(() => daemon.child.kill('SIGKILL'));
-        await daemon.waitFor(/connected to the broker/);
-        const m = unbound(cloud, 1, '202020');
-        await rawPublish(broker.url, T.passes, m.payload, m.sig);
-        await until(async () => (await check('202020')).granted === true, 'false: accepted');
-        t.equal((await status()).sync?.unbound, 1, 'counted as unbound');
-        // With false, a message that has the fields is still judged.
-        const stale = signed(cloud, {
-          seq: 2,
-          issuedAt: new Date(now - 90 * DAY).toISOString(),
-          upsert: [pass({ id: 'late', ...live, credentials: [{ type: 'pin', value: '303030' }] })],
-        });
-        await publishDelta(cloud, { upsert: [], revoke: [] }); // seq 1 again in the stand-in: a duplicate
-        await until(async () => (await status()).sync?.newestIssuedAt != null, 'newest recorded');
-        await rawPublish(broker.url, T.passes, stale.payload, stale.sig);
-        await until(async () => ((await status()).sync?.rejected.stale ?? 0) >= 1, 'stale counted');
-        t.equal((await check('303030')).granted, false);
-      }
-    });
+    t.test(
+      'requireBinding: a message without issuedAt is refused by default, accepted with false',
+      async (t) => {
+        const unbound = (cloud: CloudConnection, seq: number, pin: string) =>
+          signed(cloud, {
+            seq,
+            upsert: [pass({ id: `u${seq}`, ...live, credentials: [{ type: 'pin', value: pin }] })],
+          });
+        {
+          const { broker, cloud, site, check, status } = await rig(t);
+          const daemon = await startDaemon(site.configFile);
+          t.teardown(() => daemon.child.kill('SIGKILL'));
+          await daemon.waitFor(/connected to the broker/);
+          const m = unbound(cloud, 1, '101010');
+          await rawPublish(broker.url, T.passes, m.payload, m.sig);
+          await until(
+            async () => ((await status()).sync?.rejected.missing_binding ?? 0) >= 1,
+            'missing_binding counted',
+          );
+          t.equal((await check('101010')).granted, false, 'default (absent key): refused');
+          t.equal((await status()).sync?.seq, 0);
+          daemon.child.kill('SIGKILL');
+        }
+        {
+          const { broker, cloud, site, check, status, c } = await rig(t, ', requireBinding: false');
+          const cc = await runCli(['check-config', ...c]);
+          t.equal(cc.code, 0, 'check-config accepts it ...');
+          t.match(cc.stdout + cc.stderr, /cloud\.requireBinding: false/, '... and warns');
+          const daemon = await startDaemon(site.configFile);
+          t.teardown(() => daemon.child.kill('SIGKILL'));
+          await daemon.waitFor(/connected to the broker/);
+          const m = unbound(cloud, 1, '202020');
+          await rawPublish(broker.url, T.passes, m.payload, m.sig);
+          await until(async () => (await check('202020')).granted === true, 'false: accepted');
+          t.equal((await status()).sync?.unbound, 1, 'counted as unbound');
+          // With false, a message that has the fields is still judged.
+          const stale = signed(cloud, {
+            seq: 2,
+            issuedAt: new Date(now - 90 * DAY).toISOString(),
+            upsert: [pass({ id: 'late', ...live, credentials: [{ type: 'pin', value: '303030' }] })],
+          });
+          await publishDelta(cloud, { upsert: [], revoke: [] }); // seq 1 again in the stand-in: a duplicate
+          await until(async () => (await status()).sync?.newestIssuedAt != null, 'newest recorded');
+          await rawPublish(broker.url, T.passes, stale.payload, stale.sig);
+          await until(async () => ((await status()).sync?.rejected.stale ?? 0) >= 1, 'stale counted');
+          t.equal((await check('303030')).granted, false);
+        }
+      },
+    );
 
-    t.test('a verified issuedAt raises the clock floor: a clock days behind the cloud is untrusted', async (t) => {
-      const { broker, cloud, site, status } = await rig(t);
-      const daemon = await startDaemon(site.configFile);
-      t.teardown(() => daemon.child.kill('SIGKILL'));
-      await daemon.waitFor(/connected to the broker/);
-      // A pass that, by the cloud's clock, expired yesterday; the panel's clock is two days behind it.
-      const m = signed(cloud, {
-        seq: 1,
-        issuedAt: new Date(now + 2 * DAY).toISOString(),
-        upsert: [
-          pass({
-            id: 'expired',
-            validFrom: new Date(now - 10 * DAY).toISOString(),
-            validUntil: new Date(now + DAY).toISOString(),
-            credentials: [{ type: 'pin', value: '616161' }],
-          }),
-        ],
-      });
-      t.equal((await status()).clock?.trusted, true, 'trusted before (build time floor, no NTP here)');
-      await rawPublish(broker.url, T.passes, m.payload, m.sig);
-      await until(async () => (await status()).clock?.trusted === false, 'clock untrusted');
-      const st = await status();
-      t.equal(st.clock?.reason, 'before-last-seen');
-      t.ok(Date.parse(st.clock?.floor ?? '') > now + DAY, `floor raised to ${st.clock?.floor}`);
-      daemon.child.stdin.write('616161\n');
-      await daemon.waitFor(/clock_untrusted/);
-      t.equal(
-        daemon.lines.some((l) => l.includes('"granted":true')),
-        false,
-        'the expired pass is not honoured by the clock that is behind',
-      );
-    });
+    t.test(
+      'a verified issuedAt raises the clock floor: a clock days behind the cloud is untrusted',
+      async (t) => {
+        const { broker, cloud, site, status } = await rig(t);
+        const daemon = await startDaemon(site.configFile);
+        t.teardown(() => daemon.child.kill('SIGKILL'));
+        await daemon.waitFor(/connected to the broker/);
+        // A pass that, by the cloud's clock, expired yesterday; the panel's clock is two days behind it.
+        const m = signed(cloud, {
+          seq: 1,
+          issuedAt: new Date(now + 2 * DAY).toISOString(),
+          upsert: [
+            pass({
+              id: 'expired',
+              validFrom: new Date(now - 10 * DAY).toISOString(),
+              validUntil: new Date(now + DAY).toISOString(),
+              credentials: [{ type: 'pin', value: '616161' }],
+            }),
+          ],
+        });
+        t.equal((await status()).clock?.trusted, true, 'trusted before (build time floor, no NTP here)');
+        await rawPublish(broker.url, T.passes, m.payload, m.sig);
+        await until(async () => (await status()).clock?.trusted === false, 'clock untrusted');
+        const st = await status();
+        t.equal(st.clock?.reason, 'before-last-seen');
+        t.ok(Date.parse(st.clock?.floor ?? '') > now + DAY, `floor raised to ${st.clock?.floor}`);
+        daemon.child.stdin.write('616161\n');
+        await daemon.waitFor(/clock_untrusted/);
+        t.equal(
+          daemon.lines.some((l) => l.includes('"granted":true')),
+          false,
+          'the expired pass is not honoured by the clock that is behind',
+        );
+      },
+    );
 
     t.test('a publish larger than the Maximum Packet Size never reaches the daemon', async (t) => {
       const { broker, cloud, site, check } = await rig(t);
