@@ -68,7 +68,7 @@ cloud: { publicKeyFile: ${JSON.stringify(path.join(dir, 'keys', 'cloud.pub.pem')
   };
   const status = async (): Promise<LocalStatus> => {
     const r = await runCli(['status', '--json', ...c]);
-    return r.code === 0 ? (JSON.parse(r.stdout) as LocalStatus) : ({} as LocalStatus);
+    return r.code === 0 ? (JSON.parse(r.stdout) as LocalStatus) : {};
   };
   t.teardown(async () => {
     await broker.close();
