@@ -132,3 +132,55 @@ export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
  * reaches the device's memory.
  */
 export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 64 * 1024;
+
+/**
+ * Follows the MQTT framing of a byte stream (fixed header byte, Remaining Length varint of 1–4 bytes, then the
+ * body) without keeping any of it, to notice a packet larger than `max` from its header alone: before the
+ * bytes of its body are buffered anywhere (mqtt.js reads a whole packet before it looks at its size). Pure;
+ * feed it every chunk from the start of the connection, in order.
+ */
+export class PacketSizeGuard {
+  private state: 'type' | 'length' | 'body' = 'type';
+  private length = 0;
+  private multiplier = 1;
+  private lengthBytes = 0;
+  private remaining = 0;
+
+  constructor(private readonly max: number) {}
+
+  /**
+   * Feeds one chunk. Returns the total size of the first packet announced larger than `max` (or `Infinity`
+   * for a Remaining Length longer than 4 bytes, which MQTT forbids), else undefined.
+   */
+  push(chunk: Uint8Array): number | undefined {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.state === 'type') {
+        i++;
+        this.state = 'length';
+        this.length = 0;
+        this.multiplier = 1;
+        this.lengthBytes = 0;
+      } else if (this.state === 'length') {
+        const b = chunk[i++] ?? 0;
+        this.length += (b & 0x7f) * this.multiplier;
+        this.multiplier *= 128;
+        this.lengthBytes++;
+        if ((b & 0x80) !== 0) {
+          if (this.lengthBytes === 4) return Infinity;
+          continue;
+        }
+        const total = 1 + this.lengthBytes + this.length;
+        if (total > this.max) return total;
+        this.remaining = this.length;
+        this.state = this.remaining === 0 ? 'type' : 'body';
+      } else {
+        const n = Math.min(this.remaining, chunk.length - i);
+        i += n;
+        this.remaining -= n;
+        if (this.remaining === 0) this.state = 'type';
+      }
+    }
+    return undefined;
+  }
+}

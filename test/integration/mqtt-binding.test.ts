@@ -70,11 +70,20 @@ cloud: { publicKeyFile: ${JSON.stringify(path.join(dir, 'keys', 'cloud.pub.pem')
     const r = await runCli(['status', '--json', ...c]);
     return r.code === 0 ? (JSON.parse(r.stdout) as LocalStatus) : {};
   };
+  /** The daemon publishes its status once its subscriptions are acknowledged: then it hears what we send. */
+  const subscribed = async (): Promise<void> => {
+    const st = await collect(broker.url, T.status);
+    try {
+      await st.next((m) => (JSON.parse(m.payload.toString()) as { online: boolean }).online, 10_000);
+    } finally {
+      await st.close();
+    }
+  };
   t.teardown(async () => {
     await broker.close();
     site.cleanup();
   });
-  return { broker, site, cloud, c, check, status };
+  return { broker, site, cloud, c, check, status, subscribed };
 }
 
 interface LocalStatus {
@@ -111,7 +120,7 @@ t.test(
   { skip: !haveMosquitto() && 'mosquitto is not installed (scripts/test.sh installs it)' },
   async (t) => {
     t.test('a replayed months-old signed snapshot does not roll a rebuilt panel back (stale)', async (t) => {
-      const { broker, cloud, site, check, status } = await rig(t);
+      const { broker, cloud, site, check, status, subscribed } = await rig(t);
       // Months ago the cloud sent this panel a snapshot in which Fred (since fired) had a PIN. An attacker
       // recorded it, signature and all.
       const old = signed(
@@ -130,6 +139,7 @@ t.test(
       let daemon = await startDaemon(site.configFile);
       t.teardown(() => daemon.child.kill('SIGKILL'));
       await daemon.waitFor(/connected to the broker/);
+      await subscribed();
       await publishDelta(cloud, { upsert: [pass({ id: 'dana', ...live })], revoke: [] });
       await until(async () => (await check('123456')).granted === true, 'delta 1 applied');
       await until(async () => (await status()).sync?.newestIssuedAt != null, 'newest issuedAt recorded');
@@ -142,6 +152,7 @@ t.test(
       for (const f of ['cache.db-wal', 'cache.db-shm']) rmSync(path.join(state, f), { force: true });
       daemon = await startDaemon(site.configFile);
       await daemon.waitFor(/connected to the broker/);
+      await subscribed();
       await until(async () => (await status()).cache?.state === 'rebuilt', 'cache rebuilt');
       t.equal((await status()).sync?.seq, 0, 'the rebuilt cache has no seq: any snapshot seq is newer');
 
@@ -163,10 +174,11 @@ t.test(
     t.test(
       "a snapshot part and an unlock for another device, copied to this device's topics, are refused",
       async (t) => {
-        const { broker, cloud, site, check, status } = await rig(t);
+        const { broker, cloud, site, check, status, subscribed } = await rig(t);
         const daemon = await startDaemon(site.configFile);
         t.teardown(() => daemon.child.kill('SIGKILL'));
         await daemon.waitFor(/connected to the broker/);
+        await subscribed();
         const results = await collect(broker.url, T.commandResult);
         t.teardown(() => results.close());
         const mqttStatus = await collect(broker.url, T.status);
@@ -228,10 +240,11 @@ t.test(
             upsert: [pass({ id: `u${seq}`, ...live, credentials: [{ type: 'pin', value: pin }] })],
           });
         {
-          const { broker, cloud, site, check, status } = await rig(t);
+          const { broker, cloud, site, check, status, subscribed } = await rig(t);
           const daemon = await startDaemon(site.configFile);
           t.teardown(() => daemon.child.kill('SIGKILL'));
           await daemon.waitFor(/connected to the broker/);
+          await subscribed();
           const m = unbound(cloud, 1, '101010');
           await rawPublish(broker.url, T.passes, m.payload, m.sig);
           await until(
@@ -243,13 +256,17 @@ t.test(
           daemon.child.kill('SIGKILL');
         }
         {
-          const { broker, cloud, site, check, status, c } = await rig(t, ', requireBinding: false');
+          const { broker, cloud, site, check, status, c, subscribed } = await rig(
+            t,
+            ', requireBinding: false',
+          );
           const cc = await runCli(['check-config', ...c]);
           t.equal(cc.code, 0, 'check-config accepts it ...');
           t.match(cc.stdout + cc.stderr, /cloud\.requireBinding: false/, '... and warns');
           const daemon = await startDaemon(site.configFile);
           t.teardown(() => daemon.child.kill('SIGKILL'));
           await daemon.waitFor(/connected to the broker/);
+          await subscribed();
           const m = unbound(cloud, 1, '202020');
           await rawPublish(broker.url, T.passes, m.payload, m.sig);
           await until(async () => (await check('202020')).granted === true, 'false: accepted');
@@ -272,10 +289,11 @@ t.test(
     t.test(
       'a verified issuedAt raises the clock floor: a clock days behind the cloud is untrusted',
       async (t) => {
-        const { broker, cloud, site, status } = await rig(t);
+        const { broker, cloud, site, status, subscribed } = await rig(t);
         const daemon = await startDaemon(site.configFile);
         t.teardown(() => daemon.child.kill('SIGKILL'));
         await daemon.waitFor(/connected to the broker/);
+        await subscribed();
         // A pass that, by the cloud's clock, expired yesterday; the panel's clock is two days behind it.
         const m = signed(cloud, {
           seq: 1,
@@ -306,10 +324,11 @@ t.test(
     );
 
     t.test('a publish larger than the Maximum Packet Size never reaches the daemon', async (t) => {
-      const { broker, cloud, site, check } = await rig(t);
+      const { broker, cloud, site, check, subscribed } = await rig(t);
       const daemon = await startDaemon(site.configFile);
       t.teardown(() => daemon.child.kill('SIGKILL'));
       await daemon.waitFor(/connected to the broker/);
+      await subscribed();
       await publishDelta(cloud, { upsert: [pass({ id: 'before', ...live })], revoke: [] });
       await until(async () => (await check('123456')).granted === true, 'delta 1 applied');
       const pid = daemon.child.pid ?? 0;
