@@ -44,6 +44,7 @@ export interface BindingOptions {
  * a rebuilt panel back.
  */
 export const NEWEST_ISSUED_KEY = 'cloud.newestIssuedAt';
+const NEWEST_WRITE_STEP_MS = 60_000;
 
 export class CloudAgent {
   readonly rejected: Partial<Record<RejectReason, number>> = {};
@@ -62,6 +63,8 @@ export class CloudAgent {
    */
   raiseClockFloor: (at: number) => void = () => undefined;
   private newest: number | null | undefined;
+  /** What the journal holds (undefined: nothing yet). */
+  private savedNewest: number | undefined;
   private statusTimer: ReturnType<Clock['after']> | undefined;
   private lastStatus = '';
 
@@ -146,6 +149,7 @@ export class CloudAgent {
     if (this.newest === undefined) {
       const saved = Number(this.store.getMeta(NEWEST_ISSUED_KEY) ?? 'NaN');
       this.newest = Number.isFinite(saved) && saved > 0 ? saved : null;
+      if (this.newest !== null) this.savedNewest = this.newest;
     }
     return this.newest;
   }
@@ -181,10 +185,15 @@ export class CloudAgent {
     }
     this.raiseClockFloor(verdict.issuedAt - CLOCK_EVIDENCE_SLACK_MS);
     const newest = nextNewest(this.newestIssued(), verdict.issuedAt, trustedNow);
-    if (newest !== this.newest) {
-      this.newest = newest;
+    this.newest = newest;
+    // Written when it moved by a minute or more (or went down: a cap by the trusted clock): the tolerance is
+    // hours, so a value up to a minute behind after a power cut costs nothing, and most deltas then need no
+    // extra fsync of the journal.
+    const saved = this.savedNewest;
+    if (saved === undefined || newest < saved || newest - saved >= NEWEST_WRITE_STEP_MS) {
       try {
         this.store.setMeta(NEWEST_ISSUED_KEY, String(newest));
+        this.savedNewest = newest;
       } catch (err) {
         // Kept in memory for this run; the next accepted message tries again.
         this.log.warn({ err: (err as Error).message }, 'could not record the newest issuedAt');

@@ -81,9 +81,8 @@ export class MqttCloudLink implements CloudLink {
       protocolVersion: 5,
       clean: false,
       // Maximum Packet Size: the broker must not send us a larger packet (MQTT 5 §3.1.2.11.4; Mosquitto drops
-      // it for this client), so an oversized publish never reaches this process. mqtt.js also checks it, but
-      // only once the whole packet is buffered (it then drops the connection): that is the fallback for a
-      // broker that ignores the limit, not the protection.
+      // it for this client), so an oversized publish never reaches this process. mqtt.js checks it too, but
+      // only once the whole packet is buffered; guardStream() covers a broker that ignores the limit.
       properties: { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: MAX_PACKET_BYTES },
       keepalive: o.keepaliveSeconds,
       reconnectPeriod: 0, // reconnects are ours: exponential backoff with jitter
