@@ -44,10 +44,19 @@ const instant = z.iso.datetime({ offset: true });
  * sets `cloud.requireBinding: false` still accepts a minor-0 cloud; the agent (app/cloud.ts) refuses a message
  * without them when binding is required, and checks them whenever they are present.
  */
-const issuedAt = instant.optional();
+const issuedAt = instant
+  .meta({
+    description:
+      'When the cloud issued the message (contract doorpass/v1 minor 1). Required by a device whose cloud.requireBinding is true (the default); a message older than the newest one accepted by more than cloud.maxMessageAgeHours is refused (stale).',
+  })
+  .optional();
 const device = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+  .meta({
+    description:
+      'The device.id the message is for (contract doorpass/v1 minor 1); any other device refuses it (wrong_device). Required by a device whose cloud.requireBinding is true (the default).',
+  })
   .optional();
 
 /** The contract's minor version (topic names carry the major `v1`). */
