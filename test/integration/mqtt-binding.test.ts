@@ -171,6 +171,32 @@ t.test(
       await until(async () => (await check('123456')).granted === true, 'the fresh snapshot applies');
     });
 
+    t.test('a brand-new panel refuses a months-old signed snapshot by its trusted clock', async (t) => {
+      const { broker, cloud, site, check, status, subscribed } = await rig(t);
+      const old = signed(
+        cloud,
+        JSON.parse(
+          snapshotParts(
+            {
+              seq: 40,
+              passes: [pass({ id: 'fred', ...live, credentials: [{ type: 'pin', value: '400400' }] })],
+              accessGroups: [],
+            },
+            { device: DEVICE, issuedAt: new Date(now - 120 * DAY).toISOString() },
+          )[0] ?? '{}',
+        ),
+      );
+      const daemon = await startDaemon(site.configFile);
+      t.teardown(() => daemon.child.kill('SIGKILL'));
+      await daemon.waitFor(/connected to the broker/);
+      await subscribed();
+      t.equal((await status()).sync?.newestIssuedAt, null, 'nothing accepted yet');
+      await rawPublish(broker.url, T.snapshot, old.payload, old.sig);
+      await until(async () => ((await status()).sync?.rejected.stale ?? 0) >= 1, 'refused as stale');
+      t.equal((await check('400400')).granted, false);
+      t.ok(daemon.lines.some((l) => l.includes('"reason":"stale"') && l.includes('trusted clock')));
+    });
+
     t.test(
       "a snapshot part and an unlock for another device, copied to this device's topics, are refused",
       async (t) => {
