@@ -164,9 +164,18 @@ export async function benchMqtt(): Promise<void> {
 
     // 3. Revoke to deny: a signed revoke published by the cloud, until the pass is denied at the door.
     const access = new AccessControl(store, hasher, new Zone('Europe/Berlin'), 'door-1', journal.ids);
-    const agent = new CloudAgent(link, T, sync, store, new Map(), journal, systemClock, quiet, () => ({
-      online: true,
-    }));
+    const agent = new CloudAgent(
+      link,
+      T,
+      sync,
+      store,
+      new Map(),
+      journal,
+      systemClock,
+      quiet,
+      () => ({ online: true }),
+      { device: 'door-1', requireBinding: true, maxMessageAgeMs: 24 * 3_600_000 },
+    );
     agent.start();
     const cloud = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
     const probe = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
@@ -199,7 +208,7 @@ export async function benchMqtt(): Promise<void> {
       const before = access.evaluate({ type: cred.type, value: cred.value, door: 'x', now });
       if (before.reason === 'revoked') continue;
       seq++;
-      const payload = JSON.stringify({ seq, upsert: [], revoke: [p.id] });
+      const payload = JSON.stringify({ seq, issuedAt: new Date().toISOString(), upsert: [], revoke: [p.id] });
       const t0 = nowNs();
       await cloud.publishAsync(T.passes, payload, {
         qos: 1,

@@ -54,7 +54,7 @@ export function buildSchemas(mqtt, pass) {
       {
         title: 'doorpass passes delta',
         description:
-          'doorpass/v1/{site}/passes (cloud -> every device of the site, QoS 1, signed): one change set; seq grows by exactly 1 per message. Each upsert item is a pass document and each accessGroups item an access group document (docs/pass-format.md); the device judges them one by one.',
+          'doorpass/v1/{site}/passes (cloud -> every device of the site, QoS 1, signed): one change set; seq grows by exactly 1 per message. Each upsert item is a pass document and each accessGroups item an access group document (docs/pass-format.md); the device judges them one by one. Contract minor 1: `issuedAt` (required by a device with cloud.requireBinding true, the default).',
         source: 'mqtt.ts (passDeltaSchema) and pass.ts (passSchema, accessGroupSchema)',
       },
       { upsert: pass.passSchema, accessGroups: pass.accessGroupSchema },
@@ -64,7 +64,7 @@ export function buildSchemas(mqtt, pass) {
       {
         title: 'doorpass snapshot part',
         description:
-          'doorpass/v1/{site}/devices/{device}/snapshot (cloud -> device, QoS 1, signed): part `part` of `parts` of the full state at `seq`; each part at most 256 KiB. Also checked by the device, not expressible here: part <= parts.',
+          'doorpass/v1/{site}/devices/{device}/snapshot (cloud -> device, QoS 1, signed): part `part` of `parts` of the full state at `seq`; each part at most 256 KiB. Contract minor 1: `device` and `issuedAt` (required by a device with cloud.requireBinding true, the default). Also checked by the device, not expressible here: part <= parts; device is its own id; issuedAt is not older than cloud.maxMessageAgeHours (docs/mqtt.md, Binding).',
         source: 'mqtt.ts (snapshotPartSchema) and pass.ts (passSchema, accessGroupSchema)',
       },
       { passes: pass.passSchema, accessGroups: pass.accessGroupSchema },
@@ -74,7 +74,7 @@ export function buildSchemas(mqtt, pass) {
       {
         title: 'doorpass command',
         description:
-          'doorpass/v1/{site}/devices/{device}/commands (cloud -> device, QoS 1, signed): executed at most once per id; refused once `expires` has passed.',
+          'doorpass/v1/{site}/devices/{device}/commands (cloud -> device, QoS 1, signed): executed at most once per id; refused once `expires` has passed. Contract minor 1: `device` and `issuedAt` (required by a device with cloud.requireBinding true, the default); a command for another device, or a stale one, is refused without a result (docs/mqtt.md, Binding).',
         source: 'mqtt.ts (commandSchema)',
       },
       {},

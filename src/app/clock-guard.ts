@@ -109,6 +109,19 @@ export class ClockGuard {
         };
   }
 
+  /**
+   * Trusted evidence from outside: a verified cloud message's `issuedAt` proves the real time is at least that
+   * (issue 7 left this open). Raises the floor (never lowers it), re-judges the clock at once — a clock behind
+   * the evidence becomes untrusted ('before-last-seen') before the message acts — and persists the floor.
+   * While NTP is synchronised the clock itself stays the reference (the floor follows it).
+   */
+  raiseFloor(at: number): void {
+    if (this.stopped) return;
+    this.step({ kind: 'evidence', at });
+    this.observe();
+    this.saveFloor();
+  }
+
   status(): ClockStatus {
     this.observe();
     return {

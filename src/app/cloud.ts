@@ -5,6 +5,13 @@
  */
 import type { z } from 'zod';
 import {
+  CLOCK_EVIDENCE_SLACK_MS,
+  judgeBinding,
+  nextNewest,
+  type BindingRefusal,
+  type BoundMessageKind,
+} from '../core/binding.js';
+import {
   commandSchema,
   MAX_SNAPSHOT_PART_BYTES,
   passDeltaSchema,
@@ -22,16 +29,42 @@ import type { Journal } from './journal.js';
 import type { PassSync } from './sync.js';
 
 export type RejectReason =
-  'bad_json' | 'schema' | 'bad_signature' | 'missing_signature' | 'too_large' | 'error';
+  'bad_json' | 'schema' | 'bad_signature' | 'missing_signature' | 'too_large' | 'error' | BindingRefusal;
+
+/** Who and when messages must be for (config `device.id`, `cloud.requireBinding`, `cloud.maxMessageAgeHours`). */
+export interface BindingOptions {
+  readonly device: string;
+  readonly requireBinding: boolean;
+  readonly maxMessageAgeMs: number;
+}
+
+/**
+ * The newest `issuedAt` accepted (epoch ms, decimal). A journal meta key (not `sync.`/`cache.`), so a cache
+ * rebuilt after corruption does not forget it: that is what stops a replayed months-old snapshot from rolling
+ * a rebuilt panel back.
+ */
+export const NEWEST_ISSUED_KEY = 'cloud.newestIssuedAt';
+const NEWEST_WRITE_STEP_MS = 60_000;
 
 export class CloudAgent {
   readonly rejected: Partial<Record<RejectReason, number>> = {};
+  /** Messages accepted without `issuedAt`/`device` because `cloud.requireBinding` is false. */
+  unbound = 0;
   /**
    * Whether the wall clock is trusted (the clock guard). A remote unlock's expiry is a time-bound decision:
    * while the clock is not trusted an old signed unlock whose id was forgotten could run again, so it is
    * refused with error "clock_untrusted". Ping and resync do not depend on the time and still run.
    */
   clockTrusted: () => boolean = () => true;
+  /**
+   * Told every accepted `issuedAt`: a verified cloud message proves the real time is at least that, so the
+   * clock guard raises its floor (a panel whose clock is behind becomes untrusted instead of honouring passes
+   * that have expired). Called before the message is acted on.
+   */
+  raiseClockFloor: (at: number) => void = () => undefined;
+  private newest: number | null | undefined;
+  /** What the journal holds (undefined: nothing yet). */
+  private savedNewest: number | undefined;
   private statusTimer: ReturnType<Clock['after']> | undefined;
   private lastStatus = '';
 
@@ -45,6 +78,7 @@ export class CloudAgent {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly status: () => DeviceStatus,
+    private readonly binding: BindingOptions,
   ) {}
 
   start(): void {
@@ -83,23 +117,89 @@ export class CloudAgent {
     try {
       if (topic === this.topics.passes) {
         const delta = this.parse(passDeltaSchema, topic, payload);
-        if (delta) this.sync.onDelta(delta);
+        if (delta && this.bound(delta, 'delta', topic)) this.sync.onDelta(delta);
       } else if (topic === this.topics.snapshot) {
         if (Buffer.byteLength(payload) > MAX_SNAPSHOT_PART_BYTES + 4096) {
           this.reject('too_large', topic, `a snapshot part is at most ${MAX_SNAPSHOT_PART_BYTES} bytes`);
           return;
         }
         const part = this.parse(snapshotPartSchema, topic, payload);
-        if (part) this.sync.onSnapshotPart(part, payload);
+        if (part && this.bound(part, 'snapshot', topic)) this.sync.onSnapshotPart(part, payload);
       } else if (topic === this.topics.commands) {
         const cmd = this.parse(commandSchema, topic, payload);
-        if (cmd) this.onCommand(cmd);
+        // A refused command gets no result: the result topic is this device's own, and a result for a
+        // command meant for another device (or a stale one) is noise the cloud could mistake for that
+        // device's answer. It is counted and logged like every refused message.
+        if (cmd && this.bound(cmd, 'command', topic)) this.onCommand(cmd);
       }
     } catch (err) {
       // A message that passed validation but failed to apply (e.g. the disk is full): nothing was recorded,
       // so the same seq applies when it comes again.
       this.reject('error', topic, (err as Error).message);
     }
+  }
+
+  /** The newest `issuedAt` accepted (epoch ms), or null when none. */
+  get newestIssuedAt(): number | null {
+    return this.newestIssued();
+  }
+
+  /** The newest `issuedAt` accepted, from the journal's meta the first time. */
+  private newestIssued(): number | null {
+    if (this.newest === undefined) {
+      const saved = Number(this.store.getMeta(NEWEST_ISSUED_KEY) ?? 'NaN');
+      this.newest = Number.isFinite(saved) && saved > 0 ? saved : null;
+      if (this.newest !== null) this.savedNewest = this.newest;
+    }
+    return this.newest;
+  }
+
+  /**
+   * Judges `device` and `issuedAt` (core/binding.ts). Refused: counted and logged, nothing changes. Accepted
+   * with an `issuedAt`: it becomes the newest (persisted) and raises the clock floor before the message acts.
+   */
+  private bound(
+    message: { readonly device?: string | undefined; readonly issuedAt?: string | undefined },
+    kind: BoundMessageKind,
+    topic: string,
+  ): boolean {
+    const trustedNow = this.clockTrusted() ? this.clock.now() : null;
+    const verdict = judgeBinding(message, kind, {
+      device: this.binding.device,
+      requireBinding: this.binding.requireBinding,
+      maxAgeMs: this.binding.maxMessageAgeMs,
+      newest: this.newestIssued(),
+      trustedNow,
+    });
+    if (!verdict.ok) {
+      this.reject(verdict.reason, topic, verdict.detail);
+      return false;
+    }
+    if (verdict.issuedAt === null) {
+      this.unbound++;
+      // Once per run at warn (a minor-0 cloud sends every message so), then at debug.
+      const what = 'cloud message without issuedAt/device accepted (cloud.requireBinding is false)';
+      if (this.unbound === 1) this.log.warn({ topic, kind }, what);
+      else this.log.debug({ topic, kind }, what);
+      return true;
+    }
+    this.raiseClockFloor(verdict.issuedAt - CLOCK_EVIDENCE_SLACK_MS);
+    const newest = nextNewest(this.newestIssued(), verdict.issuedAt, trustedNow);
+    this.newest = newest;
+    // Written when it moved by a minute or more (or went down: a cap by the trusted clock): the tolerance is
+    // hours, so a value up to a minute behind after a power cut costs nothing, and most deltas then need no
+    // extra fsync of the journal.
+    const saved = this.savedNewest;
+    if (saved === undefined || newest < saved || newest - saved >= NEWEST_WRITE_STEP_MS) {
+      try {
+        this.store.setMeta(NEWEST_ISSUED_KEY, String(newest));
+        this.savedNewest = newest;
+      } catch (err) {
+        // Kept in memory for this run; the next accepted message tries again.
+        this.log.warn({ err: (err as Error).message }, 'could not record the newest issuedAt');
+      }
+    }
+    return true;
   }
 
   private onCommand(cmd: Command): void {

@@ -151,7 +151,15 @@ export interface LocalStatus {
   }[];
   readonly doors: readonly { id: string; state: 'unknown' | 'closed' | 'open' | 'held open' | 'forced' }[];
   readonly broker: { configured: boolean; connected: boolean; url: string | null; lastError: string | null };
-  readonly sync: { seq: number; lastAppliedAt: string | null; rejected: Record<string, number> };
+  readonly sync: {
+    seq: number;
+    lastAppliedAt: string | null;
+    rejected: Record<string, number>;
+    /** The newest `issuedAt` accepted from the cloud (docs/mqtt.md, "Binding"), or null. */
+    newestIssuedAt: string | null;
+    /** Messages accepted without `issuedAt`/`device` since start (only with cloud.requireBinding false). */
+    unbound: number;
+  };
   /** Per serial bridge: frames received and bytes runs discarded, by reason (bad_crc, oversize, ...). */
   readonly bridges: readonly { path: string; framesIn: number; discarded: Record<string, number> }[];
   readonly passes: { active: number; total: number };
@@ -517,9 +525,14 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
       maxOutbox: config.outbox.maxEvents,
       keepUploaded: config.outbox.keepUploaded,
     });
-    const agent = new CloudAgent(link, t, sync, site.store, doors, journal, clock, log, status);
+    const agent = new CloudAgent(link, t, sync, site.store, doors, journal, clock, log, status, {
+      device: config.device.id,
+      requireBinding: config.cloud.requireBinding,
+      maxMessageAgeMs: config.cloud.maxMessageAgeHours * 3_600_000,
+    });
     link.onReject = (reason, topic, detail) => agent.reject(reason, topic, detail);
     agent.clockTrusted = () => clockGuard.untrusted() === undefined;
+    agent.raiseClockFloor = (at) => clockGuard.raiseFloor(at);
     journal.onAppend = () => uploader.kick();
     pipeline.onDecision = () => uploader.kick();
     cloud = { link, sync, uploader, agent };
@@ -573,6 +586,8 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
         rejected: Object.fromEntries(
           Object.entries(cloud?.agent.rejected ?? {}).map(([k, v]) => [k, v ?? 0]),
         ),
+        newestIssuedAt: iso(cloud?.agent.newestIssuedAt ?? null),
+        unbound: cloud?.agent.unbound ?? 0,
       },
       bridges: [...links].map(([path, l]) => ({
         path,

@@ -254,7 +254,18 @@ export const configSchema = z.strictObject({
       sessionExpirySeconds: z.int().min(0).max(4_294_967_295).default(604_800),
     })
     .optional(),
-  cloud: z.strictObject({ publicKeyFile: z.string().min(1) }).optional(),
+  cloud: z
+    .strictObject({
+      publicKeyFile: z.string().min(1),
+      /**
+       * Refuse cloud messages without `issuedAt` (and `device` on snapshot parts and commands): contract
+       * doorpass/v1 minor 1. Absent means true (fail closed); false only while the cloud still speaks minor 0.
+       */
+      requireBinding: z.boolean().default(true),
+      /** How much older than the newest `issuedAt` already accepted a message may be (docs/mqtt.md). */
+      maxMessageAgeHours: z.number().min(1).max(8760).default(24),
+    })
+    .optional(),
   outbox: z
     .strictObject({
       maxEvents: z.int().min(100).max(10_000_000).default(100_000),
@@ -726,7 +737,7 @@ export function parseConfig(text: string, file: string): Config {
     ...(cfg.mqtt.certFile !== undefined && { certFile: rel(cfg.mqtt.certFile) }),
     ...(cfg.mqtt.keyFile !== undefined && { keyFile: rel(cfg.mqtt.keyFile) }),
   };
-  const cloudCfg = cfg.cloud && { publicKeyFile: path.resolve(base, cfg.cloud.publicKeyFile) };
+  const cloudCfg = cfg.cloud && { ...cfg.cloud, publicKeyFile: path.resolve(base, cfg.cloud.publicKeyFile) };
   const inputs = cfg.inputs.map((inp) =>
     inp.type === 'camera' && inp.source.type === 'files'
       ? { ...inp, source: { ...inp.source, dir: path.resolve(base, inp.source.dir) } }
@@ -838,6 +849,11 @@ export function checkEnvironment(loaded: LoadedConfig): EnvironmentReport {
         );
       }
     }
+  }
+  if (config.cloud?.requireBinding === false) {
+    warnings.push(
+      `${at(['cloud', 'requireBinding'])}: cloud.requireBinding: false accepts cloud messages that do not say which device and when they are for: a replayed old snapshot can roll this door back and a command for another door can run here; set it to true once the cloud signs "device" and "issuedAt" (docs/mqtt.md)`,
+    );
   }
   config.inputs.forEach((input, i) => {
     if (input.type === 'osdp') {

@@ -80,7 +80,8 @@ export function formatStatus(st: LocalStatus, time: (iso: string) => string): st
     ...st.doors.map((d) => `  ${d.id}: ${d.state}`),
     `broker: ${b.configured ? `${b.connected ? 'connected' : 'NOT CONNECTED'} (${b.url ?? ''})${b.lastError !== null ? `, last error: ${b.lastError}` : ''}` : 'not configured'}`,
     `sync: seq ${st.sync.seq}, last change applied ${ago(st.sync.lastAppliedAt)}` +
-      (Object.keys(st.sync.rejected).length > 0 ? `, rejected ${JSON.stringify(st.sync.rejected)}` : ''),
+      (Object.keys(st.sync.rejected).length > 0 ? `, rejected ${JSON.stringify(st.sync.rejected)}` : '') +
+      (st.sync.unbound > 0 ? `, ${st.sync.unbound} accepted UNBOUND (cloud.requireBinding false)` : ''),
     `passes: ${st.passes.active} active of ${st.passes.total}`,
     `outbox: ${st.outbox.depth} waiting, ${st.outbox.uploaded} uploaded since start${st.outbox.dropped > 0 ? `, ${st.outbox.dropped} DROPPED` : ''}`,
     `lockouts: ${st.inputs.filter((i) => i.lockedOut).length}`,

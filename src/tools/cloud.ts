@@ -1,7 +1,8 @@
 /**
  * `doorpass cloud …`: a stand-in for the property's cloud, for tests, demos and small sites. It keeps the
  * site's pass state and seq in a JSON state file, signs everything it sends with the cloud's Ed25519
- * private key, and speaks the contract of docs/mqtt.md against any broker.
+ * private key, and speaks the contract of docs/mqtt.md (doorpass/v1 minor 1: every message says when it was
+ * issued, snapshot parts and commands which device they are for) against any broker.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -128,6 +129,7 @@ export async function publishDelta(
   const seq = state.seq + 1;
   const payload = JSON.stringify({
     seq,
+    issuedAt: new Date().toISOString(),
     upsert: change.upsert,
     revoke: change.revoke,
     ...(change.accessGroups !== undefined && { accessGroups: change.accessGroups }),
@@ -149,8 +151,15 @@ export async function publishDelta(
   return seq;
 }
 
-/** Splits the full state into snapshot parts of at most 256 KiB each (docs/mqtt.md). */
-export function snapshotParts(state: { seq: number; passes: unknown[]; accessGroups: unknown[] }): string[] {
+/**
+ * Splits the full state into snapshot parts of at most 256 KiB each (docs/mqtt.md). With `binding`, every
+ * part names the device it is for and when it was issued (contract doorpass/v1 minor 1); the stand-in always
+ * passes it, benches and tests that feed PassSync directly may leave it out.
+ */
+export function snapshotParts(
+  state: { seq: number; passes: unknown[]; accessGroups: unknown[] },
+  binding?: { device: string; issuedAt: string },
+): string[] {
   const chunks: unknown[][] = [];
   let current: unknown[] = [];
   let size = 0;
@@ -169,6 +178,7 @@ export function snapshotParts(state: { seq: number; passes: unknown[]; accessGro
   return chunks.map((passes, i) =>
     JSON.stringify({
       seq: state.seq,
+      ...(binding !== undefined && { device: binding.device, issuedAt: binding.issuedAt }),
       part: i + 1,
       parts: chunks.length,
       passes,
@@ -179,11 +189,14 @@ export function snapshotParts(state: { seq: number; passes: unknown[]; accessGro
 
 export async function sendSnapshot(c: CloudConnection, device: string, client?: MqttClient): Promise<number> {
   const state = loadState(c.stateFile);
-  const parts = snapshotParts({
-    seq: state.seq,
-    passes: Object.values(state.passes),
-    accessGroups: Object.values(state.accessGroups),
-  });
+  const parts = snapshotParts(
+    {
+      seq: state.seq,
+      passes: Object.values(state.passes),
+      accessGroups: Object.values(state.accessGroups),
+    },
+    { device, issuedAt: new Date().toISOString() },
+  );
   const own = client ?? (await connect(c));
   try {
     for (const p of parts) await publishSigned(own, c.keyFile, topics(c.site, device).snapshot, p);
@@ -221,6 +234,8 @@ export async function sendCommand(
     );
     const payload = JSON.stringify({
       id,
+      device,
+      issuedAt: new Date().toISOString(),
       type: command.type,
       ...(command.door !== undefined && { door: command.door }),
       expires: new Date(Date.now() + command.expiresInMs).toISOString(),

@@ -356,3 +356,30 @@ t.test('the NTP probe: the timesyncd flag file, then timedatectl, and unknown wi
   utimesSync(old, new Date('1985-10-26T08:15:00Z'), new Date('1985-10-26T08:15:00Z'));
   t.equal(buildTime(old), null, "npm pack's 1985 mtime is not a build time");
 });
+
+t.test(
+  "a verified cloud issuedAt raises the floor: a clock two days behind the cloud is untrusted, the visitor's expired week is not honoured, and a restart remembers",
+  async (t) => {
+    const site = tempSite();
+    t.teardown(site.cleanup);
+    const clock = new FakeClock(MID_2026 + 5 * DAY); // the visitor's week ends in 1 day by this clock
+    const dbFile = path.join(site.dir, 'd.db');
+    const r = rig(t, { dbFile, clock });
+    t.equal(enter(r.a, r.pipeline, '333333'), null, 'by its own clock the visitor is still valid');
+    // The cloud says it is 2 days later (the visitor's week is over); the panel's clock is behind.
+    r.guard.raiseFloor(MID_2026 + 7 * DAY);
+    t.match(r.guard.status(), { trusted: false, reason: 'before-last-seen' });
+    t.equal(enter(r.a, r.pipeline, '333333'), 'clock_untrusted', 'no longer honoured');
+    t.equal(enter(r.a, r.pipeline, '222222'), null, 'a long-term resident key still opens (policy)');
+    t.same(r.clockEvents().at(-1), ['device.clock_untrusted', 'before-last-seen']);
+    r.guard.raiseFloor(MID_2026); // older evidence never lowers the floor
+    t.equal(r.guard.status().floor, new Date(MID_2026 + 7 * DAY).toISOString());
+    r.close();
+    const again = rig(t, { dbFile, clock, import: false });
+    t.match(again.guard.status(), { trusted: false, floor: new Date(MID_2026 + 7 * DAY).toISOString() });
+    again.ntp.value = true; // NTP is the reference when it answers: the floor follows the clock again
+    clock.advance(30_000); // the next periodic NTP check
+    await flush();
+    t.match(again.guard.status(), { trusted: true });
+  },
+);

@@ -41,8 +41,15 @@ class FakeLink implements CloudLink {
   onMessage(l: (topic: string, payload: string) => void): void {
     this.messageListeners.push(l);
   }
+  /** Adds what a minor-1 cloud signs (issuedAt; device on per-device topics) to object payloads lacking it. */
+  bind: (topic: string, payload: object) => object = (_topic, payload) => payload;
   deliver(topic: string, payload: unknown): void {
-    const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const text =
+      typeof payload === 'string'
+        ? payload
+        : JSON.stringify(
+            typeof payload === 'object' && payload !== null ? this.bind(topic, payload) : payload,
+          );
     for (const l of this.messageListeners) l(topic, text);
   }
   reconnect(): void {
@@ -87,10 +94,23 @@ function rig(t: Test) {
       void link.publish(T.syncRequest, JSON.stringify({ have }), { qos: 1 });
     },
   );
-  const agent = new CloudAgent(link, T, sync, store, doors, journal, clock, log, () => ({
-    online: true,
-    seq: sync.seq,
-  }));
+  const agent = new CloudAgent(
+    link,
+    T,
+    sync,
+    store,
+    doors,
+    journal,
+    clock,
+    log,
+    () => ({ online: true, seq: sync.seq }),
+    { device: 'panel-west', requireBinding: true, maxMessageAgeMs: 24 * 3_600_000 },
+  );
+  link.bind = (topic, payload) => ({
+    ...(topic !== T.passes && { device: 'panel-west' }),
+    issuedAt: new Date(clock.now()).toISOString(),
+    ...payload,
+  });
   agent.start();
   const check = (pin: string) =>
     access.evaluate({ type: 'pin', value: pin, door: 'lobby', now: clock.now() });
@@ -346,3 +366,113 @@ t.test('snapshot parts that disagree on their count are discarded, never swapped
   link.deliver(T.snapshot, { seq: 2, part: 1, parts: 1, passes: [], accessGroups: [] });
   t.equal(sync.seq, 2, 'a consistent snapshot afterwards applies');
 });
+
+t.test(
+  'binding: a part or command for another device, or one without issuedAt/device, is refused and changes nothing',
+  async (t) => {
+    const { link, sync, agent, line, check, store } = rig(t);
+    const future = new Date(MID_2026 + 60_000).toISOString();
+    link.deliver(T.passes, { seq: 1, upsert: [pass({ id: 'keep' })] });
+    link.deliver(T.snapshot, { seq: 5, device: 'panel-east', part: 1, parts: 1, passes: [] });
+    link.deliver(T.commands, {
+      id: 'east-1',
+      device: 'panel-east',
+      type: 'unlock',
+      door: 'lobby',
+      expires: future,
+    });
+    // Without the fields (a minor-0 cloud, or a hand-made message): refused while requireBinding is true.
+    link.deliver(T.passes, JSON.stringify({ seq: 2, upsert: [], revoke: ['keep'] }));
+    link.deliver(
+      T.commands,
+      JSON.stringify({
+        id: 'bare-1',
+        type: 'unlock',
+        door: 'lobby',
+        expires: future,
+        issuedAt: new Date(MID_2026).toISOString(),
+      }),
+    );
+    await flush();
+    t.same(agent.rejected, { wrong_device: 2, missing_binding: 2 });
+    t.equal(sync.seq, 1);
+    t.equal(check('123456').granted, true, 'the snapshot for panel-east did not wipe the cache');
+    t.same(line.states, [false], 'the door did not open');
+    t.equal(link.published.filter((p) => p.topic === T.commandResult).length, 0, 'no result for them');
+    t.equal(store.commandResult('east-1'), undefined, 'their ids are not recorded');
+  },
+);
+
+t.test(
+  'staleness: against the newest issuedAt accepted (kept in the journal meta) and, for parts and commands, the trusted clock',
+  async (t) => {
+    const { link, sync, agent, clock, store, line } = rig(t);
+    const H = 3_600_000;
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    link.deliver(T.passes, { seq: 1, upsert: [pass({ id: 'a' })] });
+    t.equal(agent.newestIssuedAt, MID_2026);
+    t.equal(store.getMeta('cloud.newestIssuedAt'), String(MID_2026), 'persisted');
+    // A delta issued 25 h before the newest: stale. One issued 23 h before it: fine (queued while offline).
+    link.deliver(T.passes, { seq: 2, issuedAt: iso(MID_2026 - 25 * H), revoke: ['a'] });
+    t.equal(sync.seq, 1);
+    link.deliver(T.passes, { seq: 2, issuedAt: iso(MID_2026 - 23 * H), upsert: [] });
+    t.equal(sync.seq, 2);
+    t.equal(agent.newestIssuedAt, MID_2026, 'an older accepted message does not lower it');
+    // A snapshot part issued 25 h ago by the trusted clock is stale even with no newer message.
+    clock.advance(2 * H);
+    link.deliver(T.snapshot, { seq: 9, issuedAt: iso(clock.now() - 25 * H), part: 1, parts: 1, passes: [] });
+    link.deliver(T.commands, {
+      id: 'old-unlock',
+      issuedAt: iso(clock.now() - 25 * H),
+      type: 'unlock',
+      door: 'lobby',
+      expires: iso(clock.now() + 60_000),
+    });
+    await flush();
+    t.equal(sync.seq, 2);
+    t.same(line.states, [false]);
+    t.same(agent.rejected, { stale: 3 });
+  },
+);
+
+t.test(
+  'requireBinding false: messages without the fields are accepted and counted; present fields still judged',
+  async (t) => {
+    const { store, sync, clock, log, journal } = rig(t);
+    const link = new FakeLink();
+    const agent = new CloudAgent(
+      link,
+      T,
+      sync,
+      store,
+      new Map(),
+      journal,
+      clock,
+      log,
+      () => ({ online: true }),
+      { device: 'panel-west', requireBinding: false, maxMessageAgeMs: 3_600_000 },
+    );
+    agent.start();
+    link.deliver(T.passes, { seq: 1, upsert: [pass()] });
+    link.deliver(T.snapshot, { seq: 3, part: 1, parts: 1, passes: [pass()] });
+    t.equal(sync.seq, 3);
+    t.equal(agent.unbound, 2);
+    link.deliver(T.snapshot, { seq: 4, device: 'panel-east', part: 1, parts: 1, passes: [] });
+    link.deliver(T.passes, { seq: 4, issuedAt: new Date(clock.now()).toISOString() });
+    link.deliver(T.passes, { seq: 5, issuedAt: new Date(clock.now() - 2 * 3_600_000).toISOString() });
+    t.equal(sync.seq, 4);
+    t.same(agent.rejected, { wrong_device: 1, stale: 1 });
+  },
+);
+
+t.test(
+  'an accepted issuedAt is handed to the clock guard (less a minute of slack) before the message acts',
+  async (t) => {
+    const { link, agent } = rig(t);
+    const raised: number[] = [];
+    agent.raiseClockFloor = (at) => raised.push(at);
+    link.deliver(T.passes, { seq: 1, issuedAt: new Date(MID_2026 + 3_600_000).toISOString() });
+    link.deliver(T.snapshot, { seq: 1, device: 'panel-east', part: 1, parts: 1, passes: [] });
+    t.same(raised, [MID_2026 + 3_600_000 - 60_000], 'only accepted messages are evidence');
+  },
+);

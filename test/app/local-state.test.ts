@@ -28,9 +28,13 @@ const T = topics('tower-a', DEVICE);
 const hasher = new HmacHasher(Buffer.alloc(32, 5));
 const zone = new Zone('America/New_York');
 
-/** A link that hands the agent what "the cloud" delivers, as text, like the MQTT adapter does. */
+/**
+ * A link that hands the agent what "the cloud" delivers, as text, like the MQTT adapter does; each message is
+ * bound as contract v1.1 requires (`issuedAt` now, and `device` on per-device topics).
+ */
 class WireLink implements CloudLink {
   readonly connected = true;
+  constructor(private readonly now: () => number) {}
   private listeners: ((topic: string, payload: string) => void)[] = [];
   publish(): Promise<void> {
     return Promise.resolve();
@@ -39,8 +43,10 @@ class WireLink implements CloudLink {
   onMessage(l: (topic: string, payload: string) => void): void {
     this.listeners.push(l);
   }
-  deliver(topic: string, payload: unknown): void {
-    for (const l of this.listeners) l(topic, JSON.stringify(payload));
+  deliver(topic: string, payload: Record<string, unknown>): void {
+    const issuedAt = new Date(this.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const bound = { ...payload, issuedAt, ...(topic !== T.passes && { device: DEVICE }) };
+    for (const l of this.listeners) l(topic, JSON.stringify(bound));
   }
 }
 
@@ -51,7 +57,7 @@ function life(t: Test, dir: string) {
   const log = recordingLogger();
   const journal = new Journal(store, DEVICE, clock, log);
   const access = new AccessControl(store, hasher, zone, DEVICE, journal.ids);
-  const link = new WireLink();
+  const link = new WireLink(() => clock.now());
   const sync = new PassSync(
     store,
     hasher,
@@ -60,10 +66,18 @@ function life(t: Test, dir: string) {
     log,
     () => {},
   );
-  const agent = new CloudAgent(link, T, sync, store, new Map(), journal, clock, log, () => ({
-    online: true,
-    seq: sync.seq,
-  }));
+  const agent = new CloudAgent(
+    link,
+    T,
+    sync,
+    store,
+    new Map(),
+    journal,
+    clock,
+    log,
+    () => ({ online: true, seq: sync.seq }),
+    { device: DEVICE, requireBinding: true, maxMessageAgeMs: 24 * 3_600_000 },
+  );
   agent.start();
   let n = 0;
   const present = (pin: string) =>

@@ -74,9 +74,20 @@ function rig(t: Test) {
     log,
     () => undefined,
   );
-  const agent = new CloudAgent(link, T, sync, store, new Map([['lobby', door]]), journal, clock, log, () => ({
-    online: true,
-  }));
+  // requireBinding false: the hostile payloads below lack issuedAt/device and are about what lies beyond
+  // the binding check; the valid messages carry the fields, so their mutations exercise the check itself.
+  const agent = new CloudAgent(
+    link,
+    T,
+    sync,
+    store,
+    new Map([['lobby', door]]),
+    journal,
+    clock,
+    log,
+    () => ({ online: true }),
+    { device: 'panel-west', requireBinding: false, maxMessageAgeMs: 24 * 3_600_000 },
+  );
   agent.start();
   const check = (pin: string) =>
     access.evaluate({ type: 'pin', value: pin, door: 'lobby', now: clock.now() });
@@ -96,6 +107,7 @@ function rig(t: Test) {
       T.passes,
       JSON.stringify({
         seq: sync.seq + 1,
+        issuedAt: new Date(clock.now()).toISOString(),
         upsert: [pass({ id: `serve-${n}`, version: 1, credentials: [{ type: 'pin', value: pin }] })],
       }),
     );
@@ -111,6 +123,9 @@ const pristine = (): boolean =>
   !('revoked' in {}) &&
   !('isAdmin' in {});
 
+/** When the valid messages were issued: the rig's clock (a second value of commands is months old). */
+const ISSUED = new Date(MID_2026).toISOString();
+
 const cloudTopic = fc.constantFrom(T.passes, T.snapshot, T.commands);
 
 /** Valid messages of each topic, as the cloud would send them. */
@@ -119,6 +134,7 @@ const validMessage = fc.oneof(
     topic: fc.constant(T.passes),
     body: fc.record({
       seq: fc.integer({ min: 1, max: 50 }),
+      issuedAt: fc.constant(ISSUED),
       upsert: fc.array(
         fc
           .record({ id: fc.string({ minLength: 1, maxLength: 8 }), pin: fc.stringMatching(/^\d{4,12}$/) })
@@ -133,6 +149,8 @@ const validMessage = fc.oneof(
     body: fc.integer({ min: 1, max: 3 }).chain((parts) =>
       fc.record({
         seq: fc.integer({ min: 0, max: 50 }),
+        device: fc.constantFrom('panel-west', 'panel-east'),
+        issuedAt: fc.constant(ISSUED),
         part: fc.integer({ min: 1, max: parts }),
         parts: fc.constant(parts),
         passes: fc.array(fc.constant(pass({ id: 'snap' })), { maxLength: 2 }),
@@ -144,6 +162,8 @@ const validMessage = fc.oneof(
     topic: fc.constant(T.commands),
     body: fc.record({
       id: fc.string({ minLength: 1, maxLength: 16 }),
+      device: fc.constantFrom('panel-west', 'panel-east'),
+      issuedAt: fc.constantFrom(ISSUED, '2026-01-01T00:00:00Z'),
       type: fc.constantFrom('unlock', 'resync', 'ping'),
       door: fc.constantFrom('lobby', 'garage', 'x'),
       expires: fc.constantFrom('2030-01-01T00:00:00Z', '2020-01-01T00:00:00Z'),

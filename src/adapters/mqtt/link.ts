@@ -8,7 +8,12 @@
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { MAX_PAYLOAD_BYTES, SIGNATURE_PROPERTY } from '../../protocol/mqtt.js';
+import {
+  MAX_PACKET_BYTES,
+  MAX_PAYLOAD_BYTES,
+  PacketSizeGuard,
+  SIGNATURE_PROPERTY,
+} from '../../protocol/mqtt.js';
 import type { CloudLink } from '../../ports/cloud.js';
 import type { Clock, Logger, Timer } from '../../ports/io.js';
 import { verifySignature } from './signature.js';
@@ -41,6 +46,7 @@ export class MqttCloudLink implements CloudLink {
   private backoffMs: number;
   private reconnectTimer: Timer | undefined;
   private stopped = false;
+  private readonly guarded = new WeakSet<object>();
   readonly counters = { connects: 0, disconnects: 0, received: 0 };
   lastError: string | undefined;
   /** Called for each message refused here (signature, size); the app counts and logs it. */
@@ -74,7 +80,10 @@ export class MqttCloudLink implements CloudLink {
       clientId: o.clientId,
       protocolVersion: 5,
       clean: false,
-      properties: { sessionExpiryInterval: o.sessionExpirySeconds },
+      // Maximum Packet Size: the broker must not send us a larger packet (MQTT 5 §3.1.2.11.4; Mosquitto drops
+      // it for this client), so an oversized publish never reaches this process. mqtt.js checks it too, but
+      // only once the whole packet is buffered; guardStream() covers a broker that ignores the limit.
+      properties: { sessionExpiryInterval: o.sessionExpirySeconds, maximumPacketSize: MAX_PACKET_BYTES },
       keepalive: o.keepaliveSeconds,
       reconnectPeriod: 0, // reconnects are ours: exponential backoff with jitter
       connectTimeout: 10_000,
@@ -87,6 +96,11 @@ export class MqttCloudLink implements CloudLink {
     };
     const client = mqtt.connect(o.url, opts);
     this.client = client;
+    // mqtt.js creates the connection's stream synchronously in connect() (and again on each reconnect, which
+    // emits 'reconnect' just before), and bytes arrive only in later I/O callbacks: so the guard sees the
+    // stream from its first byte.
+    this.guardStream(client);
+    client.on('reconnect', () => process.nextTick(() => this.guardStream(client)));
     client.on('connect', (connack) => {
       this.isConnected = true;
       this.counters.connects++;
@@ -112,6 +126,32 @@ export class MqttCloudLink implements CloudLink {
       }
       this.isConnected = false;
       this.scheduleReconnect();
+    });
+  }
+
+  /**
+   * Drops the connection as soon as the broker announces a packet larger than the Maximum Packet Size we
+   * asked for: a broker that ignores it (or a man in the middle of a plain connection) could otherwise make
+   * mqtt.js buffer a whole 250 MB packet before its own size check. At most the chunk that carried the header
+   * reaches mqtt.js.
+   */
+  private guardStream(client: MqttClient): void {
+    const stream = client.stream as NodeJS.ReadableStream & { destroy?: (err?: Error) => void };
+    if (this.guarded.has(stream)) return;
+    this.guarded.add(stream);
+    const guard = new PacketSizeGuard(MAX_PACKET_BYTES);
+    let tripped = false;
+    stream.on('data', (chunk: Buffer | string) => {
+      if (tripped) return;
+      const size = guard.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (size === undefined) return;
+      tripped = true;
+      this.onReject?.(
+        'too_large',
+        '(broker)',
+        `the broker announced a ${Number.isFinite(size) ? `${size}-byte` : 'malformed'} packet, over the Maximum Packet Size of ${MAX_PACKET_BYTES}; connection dropped`,
+      );
+      stream.destroy?.();
     });
   }
 
