@@ -90,7 +90,7 @@ export class CloudAgent {
           return;
         }
         const part = this.parse(snapshotPartSchema, topic, payload);
-        if (part) this.sync.onSnapshotPart(part, payload);
+        if (part) this.sync.onSnapshotPart(part);
       } else if (topic === this.topics.commands) {
         const cmd = this.parse(commandSchema, topic, payload);
         if (cmd) this.onCommand(cmd);
