@@ -42,7 +42,7 @@ interface SnapshotJob {
 }
 
 /** Work per turn of the event loop: one chunk (about STAGE_CHUNK passes), then setImmediate. */
-const CLEANUP_CHUNK = 500;
+const CLEANUP_CHUNK = 100;
 
 export interface SyncCounters {
   deltasApplied: number;
@@ -201,6 +201,7 @@ export class PassSync {
       staged.begin();
       job = { seq: part.seq, parts: part.parts, received: new Set(), queue: [], cursor: 0, staged };
       this.job = job;
+      this.log.info({ seq: part.seq, parts: part.parts, recorded }, 'snapshot receiving');
     }
     if (part.parts !== job.parts) {
       this.counters.snapshotsDiscarded++;
@@ -215,7 +216,9 @@ export class PassSync {
     if (job.received.has(part.part)) return 'staged'; // a redelivery
     job.received.add(part.part);
     job.queue.push(part);
-    this.pump();
+    // Idle: start at once (a small snapshot completes before this returns). Busy: the scheduled turn goes
+    // on with it, so one message never adds a second chunk of work to the turn it arrived in.
+    if (!this.scheduled) this.pump();
     return this.job === undefined && this.seq === part.seq ? 'applied' : 'staged';
   }
 

@@ -1263,14 +1263,38 @@ export class SqlitePassStore implements PassStore {
     if (m === undefined) return false;
     const passes = m[0];
     const credentials = `${m[1]}_credentials_${m[2]}`;
-    this.atomically(() => {
-      const n = this.db
-        .prepare(`DELETE FROM cache."${passes}" WHERE rowid IN (SELECT rowid FROM cache."${passes}" LIMIT ?)`)
-        .run(limit).changes;
-      if (n > 0) return;
-      // Credentials of the deleted passes went with them (ON DELETE CASCADE); drop what is left.
-      this.db.exec(`DROP TABLE IF EXISTS cache."${credentials}"; DROP TABLE IF EXISTS cache."${passes}"`);
-    }, 'cache');
+    // Nothing refers to these tables any more: without foreign key enforcement a row's delete does not look
+    // for its credentials at random places of another table. Credentials go first, in key order, so a step
+    // touches a few adjacent pages; the index on pass ids goes before them for the same reason.
+    const fk = this.db.inTransaction ? undefined : (this.db.pragma('foreign_keys', { simple: true }) as number);
+    if (fk !== undefined) this.db.pragma('foreign_keys = OFF');
+    try {
+      this.atomically(() => {
+        const q = (sql: string): Database.Statement => this.db.prepare(sql);
+        const index = q(
+          `SELECT name FROM cache.sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL LIMIT 1`,
+        ).get(credentials) as { name: string } | undefined;
+        if (index !== undefined) {
+          this.db.exec(`DROP INDEX cache."${index.name}"`);
+          return;
+        }
+        const exists = (t: string): boolean =>
+          q(`SELECT 1 FROM cache.sqlite_schema WHERE type = 'table' AND name = ?`).get(t) !== undefined;
+        if (exists(credentials)) {
+          const n = q(
+            `DELETE FROM cache."${credentials}" WHERE hash IN (SELECT hash FROM cache."${credentials}" ORDER BY hash LIMIT ?)`,
+          ).run(limit * 2).changes;
+          if (n > 0) return;
+          this.db.exec(`DROP TABLE cache."${credentials}"`);
+        }
+        const n = q(
+          `DELETE FROM cache."${passes}" WHERE rowid IN (SELECT rowid FROM cache."${passes}" ORDER BY rowid LIMIT ?)`,
+        ).run(limit).changes;
+        if (n === 0) this.db.exec(`DROP TABLE cache."${passes}"`);
+      }, 'cache');
+    } finally {
+      if (fk !== undefined) this.db.pragma(`foreign_keys = ${fk}`);
+    }
     return true;
   }
 
