@@ -215,10 +215,11 @@ export class PassSync {
     }
     if (job.received.has(part.part)) return 'staged'; // a redelivery
     job.received.add(part.part);
+    const waiting = job.queue.length > 0;
     job.queue.push(part);
-    // Idle: start at once (a small snapshot completes before this returns). Busy: the scheduled turn goes
-    // on with it, so one message never adds a second chunk of work to the turn it arrived in.
-    if (!this.scheduled) this.pump();
+    // Nothing being staged: start at once (a small snapshot completes before this returns). Staging: the
+    // scheduled turn goes on with it, so one message never adds a second chunk to the turn it arrived in.
+    if (!waiting) this.pump();
     return this.job === undefined && this.seq === part.seq ? 'applied' : 'staged';
   }
 
