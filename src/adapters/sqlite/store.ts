@@ -1266,7 +1266,9 @@ export class SqlitePassStore implements PassStore {
     // Nothing refers to these tables any more: without foreign key enforcement a row's delete does not look
     // for its credentials at random places of another table. Credentials go first, in key order, so a step
     // touches a few adjacent pages; the index on pass ids goes before them for the same reason.
-    const fk = this.db.inTransaction ? undefined : (this.db.pragma('foreign_keys', { simple: true }) as number);
+    const fk = this.db.inTransaction
+      ? undefined
+      : (this.db.pragma('foreign_keys', { simple: true }) as number);
     if (fk !== undefined) this.db.pragma('foreign_keys = OFF');
     try {
       this.atomically(() => {
