@@ -672,10 +672,12 @@ export class SqlitePassStore implements PassStore {
         db.pragma(`synchronous = ${this.options.synchronous ?? 'FULL'}`);
         db.pragma('cache.journal_mode = WAL');
         db.pragma('cache.synchronous = NORMAL');
-        // Deleted cache rows are zeroed, not left in free pages: the cache never holds a credential value
-        // (only HMACs and redacted documents), but it does hold names and phone numbers, and a file copied
-        // off the SD card should hold nothing that was deleted. The journal's deletes are uploaded events
-        // (no credential values, docs/security.md): it keeps the default and its hot-path commit its cost.
+        // Deleted rows are zeroed, not left in free pages. The cache never holds a credential value (only
+        // HMACs and redacted documents), but it holds names and phone numbers, and the journal's uploaded
+        // events say who came and went: a file copied off the SD card should hold nothing deleted. The
+        // journal deletes only when the outbox is acknowledged or trimmed, never in the access transaction
+        // (measured: access p50/p99 and outboxAck unchanged within noise).
+        db.pragma('secure_delete = ON');
         db.pragma('cache.secure_delete = ON');
         // A large apply grows the WAL; once checkpointed it is cut back to this size.
         db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
