@@ -1,0 +1,1 @@
+import { benchMqtt } from '../dist/bench/mqtt.js'; await benchMqtt();
