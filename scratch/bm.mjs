@@ -1,1 +1,0 @@
-import { benchMqtt } from '../dist/bench/mqtt.js'; await benchMqtt();
