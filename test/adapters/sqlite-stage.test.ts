@@ -15,7 +15,7 @@ import path from 'node:path';
 import { AccessControl } from '../../src/app/access.js';
 import { importSnapshot, importSnapshotStaged, StagedImport } from '../../src/app/import.js';
 import { HmacHasher } from '../../src/adapters/hasher.js';
-import { CACHE_MIGRATIONS } from '../../src/adapters/sqlite/schema.js';
+import { CACHE_MIGRATIONS, MIGRATIONS } from '../../src/adapters/sqlite/schema.js';
 import { SqlitePassStore } from '../../src/adapters/sqlite/store.js';
 import { Zone } from '../../src/core/zone.js';
 import { scanDir, secretPasses, secretsOf } from '../helpers/at-rest.js';
@@ -249,5 +249,35 @@ t.test(
       !files.some((f) => f.includes('.corrupt-')),
       'the legacy corrupt copy holding raw bodies was overwritten and removed',
     );
+  },
+);
+
+t.test(
+  'a legacy single-file database is split without its raw bodies, and its kept copy is scrubbed',
+  async (t) => {
+    const site = tempSite();
+    t.teardown(() => site.cleanup());
+    const dir = path.join(site.dir, 'd');
+    mkdirSync(dir);
+    const passes = secretPasses(600, MID_2026, 'split');
+    const secrets = secretsOf(passes);
+    const old = new Database(path.join(dir, 'doorpass.db'));
+    old.pragma('journal_mode = WAL');
+    for (const m of MIGRATIONS) old.exec(m);
+    old.pragma(`user_version = ${MIGRATIONS.length}`);
+    const stage = old.prepare('INSERT INTO snapshot_parts (seq, part, parts, body) VALUES (?, ?, ?, ?)');
+    [0, 1, 2].forEach((k) =>
+      stage.run(3, k + 1, 3, JSON.stringify({ seq: 3, passes: passes.slice(k * 200, k * 200 + 200) })),
+    );
+    old.exec('DELETE FROM snapshot_parts WHERE part = 1');
+    old.close();
+    t.ok(scanDir(dir, secrets).hits.length > 0, 'before: the values are in the legacy file');
+    new SqlitePassStore(dir).close();
+    const { files, hits } = scanDir(dir, secrets);
+    t.ok(
+      files.some((f) => f.endsWith('doorpass.db.pre-split')),
+      'the legacy file is kept as doorpass.db.pre-split',
+    );
+    t.same(hits.slice(0, 5), [], `after: none in ${files.map((f) => path.basename(f)).join(', ')}`);
   },
 );
