@@ -6,6 +6,8 @@ import type { Test } from 'tap';
 import Database from 'better-sqlite3';
 import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readStatus } from '../../src/adapters/status-socket.js';
+import { loadConfig, statusSocketPath } from '../../src/app/config.js';
 import { topics } from '../../src/protocol/mqtt.js';
 import { keygen, sendSnapshot, type CloudConnection } from '../../src/tools/cloud.js';
 import { scanDir, type Secrets } from './at-rest.js';
@@ -164,4 +166,33 @@ export function stageTables(dir: string, pid?: number): number {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Asks the daemon for its status over its socket (as `doorpass status` does, with its 3 s answer timeout)
+ * again and again until stop(); counts the answers and the requests that got none.
+ */
+export function statusPoller(configFile: string) {
+  const { config } = loadConfig(configFile);
+  const socket = statusSocketPath(config, process.env, true);
+  let running = true;
+  const result = { answered: 0, unanswered: [] as string[] };
+  const loop = (async () => {
+    while (running) {
+      try {
+        await readStatus(socket);
+        result.answered++;
+      } catch (e) {
+        result.unanswered.push((e as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return result;
+    },
+  };
 }

@@ -19,6 +19,7 @@ import {
   now,
   OLD_PIN,
   rig,
+  statusPoller,
   typist,
   until,
 } from '../helpers/snapshot-rig.js';
@@ -49,6 +50,7 @@ t.test(
 
         const seen = decisions(daemon).length;
         const typing = typist(daemon, () => OLD_PIN);
+        const status = statusPoller(site.configFile);
         const child = spawn(process.execPath, [CLI, 'passes', 'import', file, '--config', site.configFile], {
           env: { ...process.env, DOORPASS_CONFIG: '' },
         });
@@ -57,6 +59,7 @@ t.test(
         child.stderr.on('data', (d: Buffer) => (out += d.toString()));
         const code = await new Promise<number | null>((r) => child.once('exit', r));
         await typing.stop();
+        const polled = await status.stop();
         t.equal(code, 0, `the import succeeded: ${out.trim().split('\n')[0] ?? ''}`);
 
         const during = decisions(daemon).slice(seen);
@@ -69,6 +72,7 @@ t.test(
           daemon.lines.some((l) => /database is locked|"level":(50|60)/.test(l)),
           'no "database is locked", no error logged',
         );
+        t.same(polled.unanswered, [], `the status socket answered all ${polled.answered} requests meanwhile`);
         const after = decisions(daemon).length;
         daemon.child.stdin.write(`${newPin}\n`);
         await until(() => decisions(daemon).length > after, 'a decision after the import');
