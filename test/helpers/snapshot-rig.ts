@@ -106,7 +106,7 @@ export function msgs(d: Daemon): { msg: string; line: Json }[] {
 export function typist(d: Daemon, pins: () => string, everyMs = 15) {
   let running = true;
   const loop = (async () => {
-    while (running) {
+    while (running && d.child.exitCode === null && d.child.stdin.writable) {
       d.child.stdin.write(`${pins()}\n`);
       await new Promise((r) => setTimeout(r, everyMs));
     }

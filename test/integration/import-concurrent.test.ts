@@ -86,5 +86,64 @@ t.test(
         assertNoSecrets(t, stateDir, secrets, 'after the import');
       },
     );
+
+    t.test(
+      'another process holding the cache write lock longer than the busy timeout never stalls a decision',
+      async (t) => {
+        // What an older doorpass did during a long import, or what a sqlite3 shell left open does: a write
+        // transaction on cache.db held for 6 s (the store waits at most 5 s for a lock).
+        const { site, stateDir } = await rig(t);
+        const old = path.join(site.dir, 'old.json');
+        writeFileSync(
+          old,
+          JSON.stringify({
+            passes: [pass({ id: 'old', ...live, credentials: [{ type: 'pin', value: OLD_PIN }] })],
+          }),
+        );
+        t.equal((await runCli(['passes', 'import', old, '--config', site.configFile])).code, 0);
+        const daemon = await startDaemon(site.configFile);
+        t.teardown(() => daemon.child.kill('SIGKILL'));
+        const holder = spawn(
+          process.execPath,
+          [
+            '-e',
+            `const D = require('better-sqlite3');
+             const db = new D(${JSON.stringify(path.join(stateDir, 'cache.db'))});
+             db.pragma('busy_timeout = 5000');
+             db.exec('BEGIN IMMEDIATE');
+             db.prepare("INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('held', 'yes')").run();
+             console.log('locked');
+             setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, 6000);`,
+          ],
+          { cwd: process.cwd() },
+        );
+        t.teardown(() => holder.kill('SIGKILL'));
+        const exited = new Promise<number | null>((r) => holder.once('exit', r));
+        await new Promise<void>((resolve, reject) => {
+          holder.stdout.once('data', () => resolve());
+          holder.once('exit', (code) => reject(new Error(`lock holder exited (${code})`)));
+        });
+        const seen = decisions(daemon).length;
+        const status = statusPoller(site.configFile);
+        const typing = typist(daemon, () => OLD_PIN);
+        t.teardown(() => Promise.all([typing.stop(), status.stop()]));
+        // Decisions while the lock is still held: the holder has not exited when they are counted.
+        await until(() => decisions(daemon).length >= seen + 20, '20 decisions');
+        t.equal(holder.exitCode, null, 'counted while the other process still holds the lock');
+        t.equal(await exited, 0);
+        await typing.stop();
+        const polled = await status.stop();
+        const during = decisions(daemon).slice(seen);
+        t.ok(
+          during.every((m) => m.msg === 'access granted' && m.line['passId'] === 'old'),
+          `all ${during.length} decisions granted`,
+        );
+        t.notOk(
+          daemon.lines.some((l) => /database is locked|"level":(50|60)/.test(l)),
+          'no "database is locked", no error logged',
+        );
+        t.same(polled.unanswered, [], `the status socket answered all ${polled.answered} requests`);
+      },
+    );
   },
 );
