@@ -1070,6 +1070,7 @@ export class SqlitePassStore implements PassStore {
    * and indexes, read from the live schema so later migrations carry over) for a staged replacement. They
    * are filled in small transactions (stagePass, stageKeepLive, stageCopyLive) while the live tables keep
    * deciding, and take their place in one short transaction (swapStage). Returns the stage's token.
+   * Triggers are not copied (there are none on these tables): a migration that adds one must add it here.
    */
   beginStage(): string {
     const token = `p${process.pid}x${randomBytes(4).toString('hex')}`;
