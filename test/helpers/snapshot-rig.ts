@@ -11,10 +11,9 @@ import { loadConfig, statusSocketPath } from '../../src/app/config.js';
 import { topics } from '../../src/protocol/mqtt.js';
 import { keygen, sendSnapshot, type CloudConnection } from '../../src/tools/cloud.js';
 import { scanDir, type Secrets } from './at-rest.js';
-import type { startDaemon } from './cli.js';
-import { runCli } from './cli.js';
+import { runCli, startDaemon } from './cli.js';
 import { tempSite, type Json } from './fixtures.js';
-import { startBroker, type Broker } from './mosquitto.js';
+import { collect, startBroker, type Broker } from './mosquitto.js';
 
 export const SITE = 'tower-a';
 export const DEVICE = 'panel-west';
@@ -82,11 +81,21 @@ cloud: { publicKeyFile: ${JSON.stringify(path.join(dir, 'keys', 'cloud.pub.pem')
     ]);
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
   };
+  // The daemon asks for a resync once its subscriptions are granted: until then a publish would be lost.
+  const syncRequests = await collect(broker.url, T.syncRequest);
+  /** Starts `doorpass run` and resolves once it is subscribed (its sync request arrived). */
+  const start = async (): Promise<Daemon> => {
+    const before = syncRequests.messages.length;
+    const daemon = await startDaemon(site.configFile);
+    await until(() => syncRequests.messages.length > before, 'the daemon subscribed (its sync request)');
+    return daemon;
+  };
   t.teardown(async () => {
+    await syncRequests.close();
     await broker.close();
     site.cleanup();
   });
-  return { broker, site, cloud, stateDir, snapshot, check };
+  return { broker, site, cloud, stateDir, snapshot, check, start };
 }
 
 export type Daemon = Awaited<ReturnType<typeof startDaemon>>;

@@ -8,7 +8,6 @@ import t from 'tap';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { secretPasses, secretsOf } from '../helpers/at-rest.js';
-import { startDaemon } from '../helpers/cli.js';
 import { pass } from '../helpers/fixtures.js';
 import { haveMosquitto } from '../helpers/mosquitto.js';
 import {
@@ -31,10 +30,9 @@ t.test(
     t.test(
       'SIGKILL in the middle of a 100k snapshot, then a corrupt cache rebuilt: no credential in any file, ever',
       async (t) => {
-        const { site, stateDir, snapshot, check } = await rig(t);
-        let daemon = await startDaemon(site.configFile);
+        const { stateDir, snapshot, check, start } = await rig(t);
+        let daemon = await start();
         t.teardown(() => daemon.child.kill('SIGKILL'));
-        await daemon.waitFor(/connected to the broker/);
         await snapshot(1, [pass({ id: 'old', ...live, credentials: [{ type: 'pin', value: OLD_PIN }] })]);
         await until(() => applied(daemon, 1), 'snapshot 1 applied');
 
@@ -58,8 +56,7 @@ t.test(
 
         const dead = daemon.child.pid ?? -1;
         t.ok(stageTables(stateDir, dead) > 0, 'the dead process left its stage behind');
-        daemon = await startDaemon(site.configFile);
-        await daemon.waitFor(/connected to the broker/);
+        daemon = await start();
         await until(() => stageTables(stateDir, dead) === 0, 'the dead staging removed by the next daemon');
         daemon.child.kill('SIGTERM');
         await new Promise((r) => daemon.child.once('exit', r));
@@ -70,8 +67,7 @@ t.test(
         const bytes = readFileSync(cache);
         bytes.fill(0x41, 0, 100);
         writeFileSync(cache, bytes);
-        daemon = await startDaemon(site.configFile);
-        await daemon.waitFor(/connected to the broker/);
+        daemon = await start();
         t.ok(
           readdirSync(stateDir).some((f) => f.startsWith('cache.db.corrupt-')),
           'the corrupt cache was moved aside',

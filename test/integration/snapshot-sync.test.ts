@@ -10,7 +10,6 @@ import t from 'tap';
 import mqtt from 'mqtt';
 import { sendSnapshot } from '../../src/tools/cloud.js';
 import { findSecrets, secretPasses, secretsOf } from '../helpers/at-rest.js';
-import { startDaemon } from '../helpers/cli.js';
 import { pass, type Json } from '../helpers/fixtures.js';
 import { collect, haveMosquitto, type Received } from '../helpers/mosquitto.js';
 import {
@@ -50,10 +49,9 @@ t.test(
     t.test(
       'a 100k-pass snapshot over MQTT: the console keeps deciding on the old state until the swap, and no credential reaches a file',
       async (t) => {
-        const { site, stateDir, snapshot } = await rig(t);
-        const daemon = await startDaemon(site.configFile);
+        const { stateDir, snapshot, start } = await rig(t);
+        const daemon = await start();
         t.teardown(() => daemon.child.kill('SIGKILL'));
-        await daemon.waitFor(/connected to the broker/);
         await snapshot(1, [pass({ id: 'old', ...live, credentials: [{ type: 'pin', value: OLD_PIN }] })]);
         await until(() => applied(daemon, 1), 'snapshot 1 applied');
 
@@ -95,7 +93,7 @@ t.test(
     t.test(
       'replayed genuine snapshot parts never roll back, re-apply, or disturb a newer snapshot being received',
       async (t) => {
-        const { broker, site, cloud, check } = await rig(t);
+        const { broker, cloud, check, start } = await rig(t);
         // Genuine signed parts, captured off the broker before the device ever connects (nothing queued for it).
         const tap = await collect(broker.url, T.snapshot);
         t.teardown(() => tap.close());
@@ -126,9 +124,8 @@ t.test(
         const s3 = await capture(3, bulk);
         t.ok(s3.length >= 2, `the newer snapshot has ${s3.length} parts`);
 
-        const daemon = await startDaemon(site.configFile);
+        const daemon = await start();
         t.teardown(() => daemon.child.kill('SIGKILL'));
-        await daemon.waitFor(/connected to the broker/);
         const replay = async (m: Received): Promise<void> => {
           const c = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
           await c.publishAsync(T.snapshot, m.payload, {
