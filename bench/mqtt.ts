@@ -3,6 +3,11 @@
  *
  *   mqtt.upload.events_per_second   vs mqtt.raw_publish.per_second  (the same client, one QoS 1 publish per event)
  *   sync.snapshot.100k              vs import.100k.baseline         (importSnapshot of the same passes at once)
+ *   sync.snapshot.decision_gap_max.ms vs sync.idle.decision_gap_max.ms (the longest a PIN attempt due every
+ *                                   5 ms waited for its decision while the 100k snapshot was staged and swapped
+ *                                   in, against the same probe with nothing else running)
+ *   sync.snapshot.replace.100k / .replace.decision_gap_max.ms        (the same passes again at the next seq:
+ *                                   replacing a full cache, and removing the 100k swapped-out rows)
  *   sync.revoke_to_deny.p50         vs mqtt.round_trip.p50          (a signed revoke published -> the pass denied)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -156,11 +161,73 @@ export async function benchMqtt(): Promise<void> {
       passes: generated.snapshot.passes,
       accessGroups: generated.snapshot.accessGroups,
     });
+    // A PIN attempt due every 5 ms (as a console or keypad would deliver it): how long past its due time was
+    // it decided? First with nothing else running, then while the parts arrive, one per turn of the event
+    // loop (parsed as the cloud agent does), are staged and swapped in.
+    const probeAccess = new AccessControl(store, hasher, new Zone('Europe/Berlin'), 'door-1', journal.ids);
+    const gapProbe = (): { stop: () => Promise<number> } => {
+      let running = true;
+      let worst = 0;
+      const loop = (async () => {
+        while (running) {
+          const due = performance.now() + 5;
+          await sleep(5);
+          probeAccess.attempt({ type: 'pin', value: '0000000', door: 'x', now });
+          worst = Math.max(worst, performance.now() - due);
+        }
+      })();
+      return {
+        stop: async () => {
+          running = false;
+          await loop;
+          return worst;
+        },
+      };
+    };
+    const idle = gapProbe();
+    await sleep(3000);
+    const idleGap = await idle.stop();
+    const during = gapProbe();
     const s0 = nowNs();
-    for (const text of texts) sync.onSnapshotPart(snapshotPartSchema.parse(JSON.parse(text)), text);
+    for (const text of texts) {
+      sync.onSnapshotPart(snapshotPartSchema.parse(JSON.parse(text)));
+      await new Promise((r) => setImmediate(r));
+    }
+    while (sync.seq !== 1) await new Promise((r) => setImmediate(r));
     const snapS = (nowNs() - s0) / 1e9;
-    log(`snapshot: ${texts.length} parts`);
+    await sync.idle(); // the swapped-out tables removed too
+    const snapshotGap = await during.stop();
+    log(`snapshot: ${texts.length} parts; cleanup done after ${((nowNs() - s0) / 1e9).toFixed(1)} s`);
     emit('sync.snapshot.100k', snapS, 's', 'import.100k.baseline', baseS);
+    emit('sync.snapshot.decision_gap_max.ms', snapshotGap, 'ms', 'sync.idle.decision_gap_max.ms', idleGap);
+    // The same passes again at seq 2: every pass compared with a live one, then the 100k swapped-out rows
+    // removed in small steps after the swap.
+    const texts2 = snapshotParts({
+      seq: 2,
+      passes: generated.snapshot.passes,
+      accessGroups: generated.snapshot.accessGroups,
+    });
+    const during2 = gapProbe();
+    const q0 = nowNs();
+    for (const text of texts2) {
+      sync.onSnapshotPart(snapshotPartSchema.parse(JSON.parse(text)));
+      await new Promise((r) => setImmediate(r));
+    }
+    // (a function: TypeScript narrowed sync.seq to 1 after the loop above)
+    const seqNow = (): number => sync.seq;
+    while (seqNow() !== 2) await new Promise((r) => setImmediate(r));
+    const replaceS = (nowNs() - q0) / 1e9;
+    await sync.idle();
+    const replaceGap = await during2.stop();
+    log(`replace: cleanup done after ${((nowNs() - q0) / 1e9).toFixed(1)} s`);
+    emit('sync.snapshot.replace.100k', replaceS, 's', 'sync.snapshot.100k', snapS);
+    emit(
+      'sync.snapshot.replace.decision_gap_max.ms',
+      replaceGap,
+      'ms',
+      'sync.idle.decision_gap_max.ms',
+      idleGap,
+    );
 
     // 3. Revoke to deny: a signed revoke published by the cloud, until the pass is denied at the door.
     const access = new AccessControl(store, hasher, new Zone('Europe/Berlin'), 'door-1', journal.ids);

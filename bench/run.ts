@@ -9,7 +9,8 @@
  *   startup.ready.100k                      vs startup.cli_version (spawn to "doorpass ready")
  *   bridge.key_to_relay.p50/p99             vs pty.echo.p50/p99    (bench/bridge.ts)
  *   osdp.poll_rtt / osdp.card_to_relay      vs osdp.wire_time.*    (bench/osdp.ts)
- *   mqtt.upload.events_per_second, sync.snapshot.100k, sync.revoke_to_deny.p50/p99   (bench/mqtt.ts)
+ *   mqtt.upload.events_per_second, sync.snapshot.100k, sync.snapshot.decision_gap_max.ms,
+ *   sync.revoke_to_deny.p50/p99                                     (bench/mqtt.ts)
  *   qr.*: per-frame decode times, decode rates per distortion, fps, frame-to-relay   (bench/qr.ts)
  *   bruteforce.*: keypad guesses an optimal attacker gets past the lockout, P(PIN found)  (bench/bruteforce.ts)
  *

@@ -94,7 +94,8 @@ export class AccessControl {
         const event = this.eventFor(attempt, decision);
         this.store.appendEvent(event);
         return { decision, event };
-      });
+        // Writes only the journal: it must never wait for a writer of the cache (a snapshot, an import).
+      }, 'journal');
     } catch (err) {
       if (guard === undefined || !guard.failed(err)) throw err;
       return this.degraded(attempt, guard);

@@ -124,7 +124,7 @@ export class CloudAgent {
           return;
         }
         const part = this.parse(snapshotPartSchema, topic, payload);
-        if (part && this.bound(part, 'snapshot', topic)) this.sync.onSnapshotPart(part, payload);
+        if (part && this.bound(part, 'snapshot', topic)) this.sync.onSnapshotPart(part);
       } else if (topic === this.topics.commands) {
         const cmd = this.parse(commandSchema, topic, payload);
         // A refused command gets no result: the result topic is this device's own, and a result for a

@@ -541,6 +541,8 @@ export function startDaemon(loaded: LoadedConfig, options: DaemonOptions = {}): 
     // A cache rebuilt after corruption (now or by an earlier run) asks for everything (have = 0).
     if (site.store.health().cache.state === 'rebuilt') sync.requestResync(true);
     agent.start();
+    // Tables left by an apply interrupted earlier (a crash, a killed `passes import`) go, in small steps.
+    sync.collectGarbage();
     uploader.start();
     link.start();
   }

@@ -288,7 +288,7 @@ export class StorageGuard {
         for (const [passId, n] of this.pendingUses)
           for (let i = 0; i < n; i++) this.store.countUse(passId, this.deviceId);
         if (recovered) this.store.appendEvent(recovered);
-      });
+      }, 'journal');
     } catch (err) {
       if (this.store.failureKind(err) === 'write') this.lastError = describe(err);
       else this.log.error({ err: describe(err) }, 'writing buffered events failed');

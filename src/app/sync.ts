@@ -7,21 +7,42 @@
  * - seq == recorded + 1: applied in one transaction.
  * - seq > recorded + 1: a gap; the delta is kept aside, a resync is requested, and after the snapshot
  *   swaps in, the deltas kept aside that follow it are applied in order.
- * A snapshot swaps the cache atomically once all its parts have arrived; a half-received snapshot changes
- * nothing. A snapshot older than the recorded seq is ignored.
+ * A snapshot moves the state strictly forward: a part with seq <= the recorded one changes nothing, a part
+ * older than the snapshot being received is ignored (it never disturbs it), a newer one replaces it (the
+ * cloud moved on). Each part is validated, compiled and hashed as it arrives and staged (hashes and redacted
+ * documents only; no credential value ever reaches a page) in chunks of STAGE_CHUNK passes, one short
+ * transaction each, yielding to the event loop in between, so decisions and the MQTT keepalive go on. When
+ * all parts are in, one short transaction swaps the stage in: the old state is in force until then; a
+ * half-received snapshot changes nothing. Deltas arriving while a snapshot is being staged wait and apply
+ * after the swap, in order.
  */
 import type { PassPolicy } from '../protocol/pass.js';
 import type { PassDelta, SnapshotPart } from '../protocol/mqtt.js';
 import type { Clock, Logger } from '../ports/io.js';
 import type { CredentialHasher, PassStore } from '../ports/store.js';
-import { importSnapshot, type ImportReport } from './import.js';
+import { importSnapshot, STAGE_CHUNK, StagedImport, type ImportReport } from './import.js';
 
 const SEQ_KEY = 'sync.seq';
 const MAX_PENDING_DELTAS = 1000;
 /** A second resync request for the same gap waits this long (the cloud may be slow to answer). */
 const RESYNC_RETRY_MS = 30_000;
 
-export type DeltaOutcome = 'applied' | 'duplicate' | 'gap';
+/** 'queued': a snapshot is being staged; the delta applies after its swap. */
+export type DeltaOutcome = 'applied' | 'duplicate' | 'gap' | 'queued';
+
+/** A snapshot being received: parts arrive (any order), are staged one chunk at a time, then swapped in. */
+interface SnapshotJob {
+  readonly seq: number;
+  readonly parts: number;
+  readonly received: Set<number>;
+  /** Parts received, not yet (fully) staged; `cursor` is the next pass of the first. */
+  readonly queue: SnapshotPart[];
+  cursor: number;
+  readonly staged: StagedImport;
+}
+
+/** Work per turn of the event loop: one chunk (about STAGE_CHUNK passes), then setImmediate. */
+const CLEANUP_CHUNK = 100;
 
 export interface SyncCounters {
   deltasApplied: number;
@@ -44,6 +65,10 @@ export class PassSync {
     lastAppliedAt: null,
   };
   private readonly pending = new Map<number, PassDelta>();
+  private job: SnapshotJob | undefined;
+  private cleaning = false;
+  private scheduled = false;
+  private idleWaiters: (() => void)[] = [];
   private lastResync: { have: number; at: number } | undefined;
 
   constructor(
@@ -78,6 +103,11 @@ export class PassSync {
     if (delta.seq <= recorded) {
       this.counters.duplicates++;
       return 'duplicate';
+    }
+    if (this.staging) {
+      // Applied after the swap, in order (drainPending); one at or below the snapshot's seq is dropped then.
+      if (this.pending.size < MAX_PENDING_DELTAS) this.pending.set(delta.seq, delta);
+      return 'queued';
     }
     if (delta.seq > recorded + 1) {
       this.counters.gaps++;
@@ -128,53 +158,172 @@ export class PassSync {
     }
   }
 
-  /** Stages one part; when all parts of its seq are in, swaps the cache to the snapshot atomically. */
-  onSnapshotPart(part: SnapshotPart, body: string): 'staged' | 'applied' | 'stale' | 'inconsistent' {
-    if (part.seq < this.seq) {
-      this.log.info({ seq: part.seq, recorded: this.seq }, 'snapshot older than the cache; ignored');
+  /** Whether a snapshot's parts are being staged (work queued). */
+  get staging(): boolean {
+    return this.job !== undefined && this.job.queue.length > 0;
+  }
+
+  /** The seq of the snapshot being received, if any. */
+  get receiving(): number | undefined {
+    return this.job?.seq;
+  }
+
+  /**
+   * Takes one snapshot part: stages it (at once if it is small, else over the next turns of the event loop)
+   * and, when it completes the snapshot, swaps the cache to it. 'applied' when that happened before this
+   * returns; 'staged' otherwise (including the work still in progress).
+   */
+  onSnapshotPart(part: SnapshotPart): 'staged' | 'applied' | 'stale' | 'inconsistent' {
+    const recorded = this.seq;
+    if (part.seq <= recorded) {
+      this.log.info({ seq: part.seq, recorded }, 'snapshot not newer than the cache; ignored');
       return 'stale';
     }
-    const held = this.store.stageSnapshotPart(part.seq, part.part, part.parts, body);
-    if (held === 'inconsistent') {
+    let job = this.job;
+    if (job !== undefined && part.seq < job.seq) {
+      this.log.info(
+        { seq: part.seq, receiving: job.seq },
+        'snapshot older than the one being received; ignored',
+      );
+      return 'stale';
+    }
+    if (job !== undefined && part.seq > job.seq) {
+      this.log.info({ seq: job.seq, newer: part.seq }, 'snapshot being received replaced by a newer one');
+      this.discard(job);
+      job = undefined;
+    }
+    if (job === undefined) {
+      const staged = new StagedImport(this.store, this.hasher, {
+        policy: this.policy(),
+        now: this.clock.now(),
+        replace: true,
+      });
+      staged.begin();
+      job = { seq: part.seq, parts: part.parts, received: new Set(), queue: [], cursor: 0, staged };
+      this.job = job;
+      this.log.info({ seq: part.seq, parts: part.parts, recorded }, 'snapshot receiving');
+    }
+    if (part.parts !== job.parts) {
       this.counters.snapshotsDiscarded++;
       this.log.warn(
         { seq: part.seq },
         'snapshot parts disagree on their count; discarded, requesting a resync',
       );
+      this.discard(job);
       this.requestResync(true);
       return 'inconsistent';
     }
-    if (held < part.parts) return 'staged';
-    this.applySnapshot(part.seq);
-    return 'applied';
+    if (job.received.has(part.part)) return 'staged'; // a redelivery
+    job.received.add(part.part);
+    const waiting = job.queue.length > 0;
+    job.queue.push(part);
+    // Nothing being staged: start at once (a small snapshot completes before this returns). Staging: the
+    // scheduled turn goes on with it, so one message never adds a second chunk to the turn it arrived in.
+    if (!waiting) this.pump();
+    return this.job === undefined && this.seq === part.seq ? 'applied' : 'staged';
   }
 
-  private applySnapshot(seq: number): void {
-    const now = this.clock.now();
-    const seen = { passes: new Set<string>(), groups: new Set<string>() };
-    let rejected = 0;
-    let removed = 0;
-    this.store.atomically(() => {
-      const parts = this.store.stagedSnapshotParts(seq);
-      for (const p of parts) {
-        const doc = JSON.parse(p.body) as { passes?: unknown[]; accessGroups?: unknown[] };
-        const r = importSnapshot(
-          this.store,
-          this.hasher,
-          { passes: doc.passes ?? [], accessGroups: doc.accessGroups ?? [] },
-          { policy: this.policy(), now, seen },
-        );
-        rejected += r.rejected.length;
-      }
-      removed = this.store.removePassesNotIn(seen.passes);
-      this.store.removeAccessGroupsNotIn(seen.groups);
-      this.store.setMeta(SEQ_KEY, String(seq));
-      this.store.clearStagedSnapshot();
+  /** Resolves once no snapshot work and no cleanup is pending (tests, benchmarks, shutdown). */
+  idle(): Promise<void> {
+    if (!this.busy()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Removes tables left behind (by an earlier swap, or a process that died while staging), in chunks. */
+  collectGarbage(): void {
+    this.cleaning = true;
+    this.schedule();
+  }
+
+  private busy(): boolean {
+    return (
+      this.staging || this.cleaning || (this.job !== undefined && this.job.received.size === this.job.parts)
+    );
+  }
+
+  private discard(job: SnapshotJob): void {
+    job.staged.abandon();
+    if (this.job === job) this.job = undefined;
+    this.cleaning = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
     });
+  }
+
+  /** One turn of work: one chunk of staging, or the swap, or one chunk of cleanup. */
+  private pump(): void {
+    try {
+      this.step();
+    } catch (err) {
+      // The store failed (disk full, corruption): the snapshot is given up; the cloud resends it on the next
+      // resync, and nothing changed in between.
+      this.log.error({ err: (err as Error).message }, 'snapshot staging failed; discarded');
+      if (this.job !== undefined) this.discard(this.job);
+      this.cleaning = false;
+    }
+    if (this.busy()) this.schedule();
+    else for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private step(): void {
+    const job = this.job;
+    const part = job?.queue[0];
+    if (job !== undefined && part !== undefined) {
+      if (job.cursor === 0) job.staged.addGroups(part.accessGroups);
+      job.cursor = job.staged.passStep(part.passes, job.cursor, STAGE_CHUNK);
+      if (job.cursor >= part.passes.length) {
+        job.queue.shift();
+        job.cursor = 0;
+      }
+      // A small snapshot (every part in, little left) completes in the same turn.
+      if (job.queue.length > 0) return;
+      if (job.received.size < job.parts) {
+        // Waiting for more parts: deltas kept while staging apply now (the swap will not roll them back).
+        this.drainPending();
+        return;
+      }
+    }
+    if (job !== undefined && job.queue.length === 0 && job.received.size === job.parts) {
+      this.swap(job);
+      return;
+    }
+    if (this.cleaning && !this.store.cleanupStep(CLEANUP_CHUNK)) {
+      this.cleaning = false;
+      // Big applies and cleanups grow the WAL: check it back (without waiting for readers).
+      this.store.checkpointCache(0);
+    }
+  }
+
+  private swap(job: SnapshotJob): void {
+    this.job = undefined;
+    this.cleaning = true;
+    if (job.seq <= this.seq) {
+      // A delta moved past it while it was received: it would roll the state back.
+      job.staged.abandon();
+      return;
+    }
+    const now = this.clock.now();
+    job.staged.swap(() => this.store.setMeta(SEQ_KEY, String(job.seq)));
+    const r = job.staged.report;
     this.counters.snapshotsApplied++;
-    this.counters.passesRejected += rejected;
+    this.counters.passesRejected += r.rejected.length;
     this.counters.lastAppliedAt = now;
-    this.log.info({ seq, passes: seen.passes.size, removed, rejected }, 'snapshot applied');
+    this.log.info(
+      {
+        seq: job.seq,
+        passes: r.added + r.updated + r.ignored,
+        removed: r.removed,
+        rejected: r.rejected.length,
+      },
+      'snapshot applied',
+    );
     this.drainPending();
   }
 

@@ -10,7 +10,7 @@ import {
 } from '../app/config.js';
 import { openSite, readStatus, startDaemon, type LocalStatus, type Site } from '../app/compose.js';
 import { Zone } from '../core/zone.js';
-import { importSnapshot, parseSnapshotShape, type ImportReport } from '../app/import.js';
+import { importSnapshotStaged, parseSnapshotShape, type ImportReport } from '../app/import.js';
 import { revokeLocally } from '../app/revoke.js';
 import type { CredentialType } from '../core/decide.js';
 import { DoorpassError, ErrorCode, isDoorpassError } from '../core/errors.js';
@@ -99,11 +99,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const loadCfg = (opts: { config?: string }): LoadedConfig => loadConfig(configPath(opts.config, io.env));
   const withSite = <T>(opts: { config?: string }, fn: (site: Site) => T): T => {
     const site = openSite(loadCfg(opts));
+    let result: T;
     try {
-      return fn(site);
-    } finally {
+      result = fn(site);
+    } catch (e) {
       site.close();
+      throw e;
     }
+    // An async body (a staged import) closes the site when it settles.
+    if (result instanceof Promise) return result.finally(() => site.close()) as T;
+    site.close();
+    return result;
   };
   const configOption = (): Option =>
     new Option(
@@ -236,10 +242,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(configOption())
     .option('--replace', 'remove cached passes that the snapshot does not contain')
     .option('--json', 'print the report as JSON')
-    .action((file: string, opts: { config?: string; replace?: boolean; json?: boolean }) => {
-      withSite(opts, (site) => {
+    .action(async (file: string, opts: { config?: string; replace?: boolean; json?: boolean }) => {
+      await withSite(opts, async (site) => {
         const snapshot = parseSnapshotShape(readJson(file), file);
-        const report = importSnapshot(site.store, site.hasher, snapshot, {
+        // Staged: a running daemon keeps deciding (it never waits for this process for more than a chunk).
+        const report = await importSnapshotStaged(site.store, site.hasher, snapshot, {
           now: Date.now(),
           policy: { maxValidityMs: site.config.site.maxPassDays * 86_400_000 },
           replace: opts.replace === true,

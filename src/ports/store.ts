@@ -85,9 +85,18 @@ export interface StoreHealth {
 /** 'write': the journal cannot be written (disk full, read-only, I/O error); 'corrupt': a file is damaged. */
 export type StoreFailureKind = 'write' | 'corrupt';
 
+/**
+ * The one file a transaction writes ('journal': events, own use counts, meta; 'cache': the pass cache).
+ * A scoped transaction takes only that file's write lock, so it never waits for a writer of the other.
+ */
+export type TxScope = 'journal' | 'cache';
+
 export interface PassStore {
-  /** Runs fn in one write transaction (taken at once, so concurrent writers queue rather than fail). */
-  atomically<T>(fn: () => T): T;
+  /**
+   * Runs fn in one write transaction (taken at once, so concurrent writers queue rather than fail). With a
+   * scope, fn may write only that file, and waits only for writers of that file.
+   */
+  atomically<T>(fn: () => T, scope?: TxScope): T;
   findCredential(hash: CredentialHash, deviceId: string): CredentialMatch | undefined;
   countUse(passId: string, deviceId: string): void;
   appendEvent(event: JournalEvent): void;
@@ -144,12 +153,46 @@ export interface PassStore {
   outboxTrim(maxEvents: number): { dropped: number; carried: number };
 
   /**
-   * Stores one snapshot part (dropping parts of any other seq); returns how many parts of `seq` are held,
-   * or 'inconsistent' (and drops them all) when its parts disagree on how many there are.
+   * Staged replacement of the pass tables (a snapshot, a large import): a stage is an empty shadow copy of
+   * the passes and their credential hashes, filled in small transactions while the live tables keep
+   * deciding, then swapped in by one short transaction. Nothing but hashes and redacted documents is ever
+   * staged. Returns the stage's token.
    */
-  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number | 'inconsistent';
-  stagedSnapshotParts(seq: number): { part: number; parts: number; body: string }[];
-  clearStagedSnapshot(): void;
+  beginStage(): string;
+  stageHead(token: string, id: string): PassHead | undefined;
+  /** putPass into the stage (same rules, judged among the staged passes). */
+  stagePass(
+    token: string,
+    pass: CompiledPass,
+    hashes: readonly PassCredentialHash[],
+    now: number,
+  ): { conflicts: CredentialConflict[] };
+  /** Copies one live pass as it is into the stage; false if there is no such live pass. */
+  stageKeepLive(token: string, id: string): boolean;
+  /** Copies the next `limit` live passes after id `after` ('' first); the last id copied, null when done. */
+  stageCopyLive(token: string, after: string, limit: number): string | null;
+  /** How many times the live passes changed (a stage that copied them checks it at the swap). */
+  changeCount(): number;
+  /**
+   * Swaps the stage in (one short transaction): applies the recorded revocations to it, records `revoked`,
+   * runs `then` in the same transaction. False (nothing changed) if `expectChanges` no longer holds.
+   */
+  swapStage(
+    token: string,
+    options: {
+      readonly now: number;
+      readonly revoked: readonly string[];
+      readonly expectChanges?: number;
+      readonly replace?: boolean;
+    },
+    then?: () => void,
+  ): boolean;
+  /** Gives a stage up (cleanupStep removes its tables). */
+  dropStage(token: string): void;
+  /** One short step of removing swapped-out and given-up tables; true while more remains. */
+  cleanupStep(limit: number): boolean;
+  /** Checkpoints and truncates the cache's WAL, waiting at most waitMs for readers. */
+  checkpointCache(waitMs: number): void;
 
   /** The stored result of a cloud command already executed, if any (at most once by id). */
   commandResult(id: string): string | undefined;

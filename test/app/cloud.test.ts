@@ -178,7 +178,14 @@ t.test(
     t.equal(sync.seq, 6, 'seq 5 was kept aside and applied after the snapshot; 6 follows');
     t.equal(check('5555').granted, true);
     t.equal(check('6666').granted, true);
-    t.same(store.stagedSnapshotParts(4), [], 'staging is cleared');
+    await sync.idle();
+    t.same(
+      store.db
+        .prepare("SELECT name FROM cache.sqlite_schema WHERE type = 'table' AND name GLOB '*_p*x*'")
+        .all(),
+      [],
+      'the stage and the swapped-out tables are gone',
+    );
   },
 );
 

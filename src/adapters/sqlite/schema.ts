@@ -181,4 +181,12 @@ export const CACHE_MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: snapshot parts are no longer staged as raw bodies (they held credential values in clear text): each
+  // part is validated and hashed first and staged into shadow tables (store.ts, beginStage). The legacy
+  // table goes; the store runs this with secure_delete on and VACUUMs afterwards, so no freed page keeps
+  // the old bodies (SqlitePassStore.initFile).
+  `
+  DELETE FROM snapshot_parts;
+  DROP TABLE snapshot_parts;
+  `,
 ];

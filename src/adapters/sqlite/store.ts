@@ -14,15 +14,20 @@
  * journal. A legacy single-file `doorpass.db` is split into the two files on first open.
  */
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
+  writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import type { PassRule } from '../../core/decide.js';
@@ -44,6 +49,7 @@ import type {
   StoreFile,
   StoreHealth,
   StoreIncident,
+  TxScope,
 } from '../../ports/store.js';
 import { CACHE_MIGRATIONS, JOURNAL_MIGRATIONS, MIGRATIONS } from './schema.js';
 
@@ -250,6 +256,100 @@ function migrate(db: Database.Database, migrations: readonly string[], what: str
 }
 
 /**
+ * Removes the raw snapshot bodies an older doorpass staged (credential values in clear text) from a legacy
+ * file, and every trace of them: secure_delete zeroes the rows' pages, VACUUM rewrites the file so no page
+ * freed earlier (with secure_delete off) keeps them, and a TRUNCATE checkpoint empties the WAL.
+ */
+function scrubRawBodies(db: Database.Database): void {
+  const has = db
+    .prepare("SELECT 1 AS one FROM sqlite_schema WHERE type = 'table' AND name = 'snapshot_parts'")
+    .get();
+  if (has === undefined) return;
+  db.pragma('secure_delete = ON');
+  db.exec('DELETE FROM snapshot_parts; DROP TABLE snapshot_parts');
+  db.exec('VACUUM');
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}
+
+/** What a raw snapshot part staged by an older doorpass looks like inside a file: a credential's value. */
+const RAW_BODY_MARKER = Buffer.from('"value":"');
+
+/**
+ * Copies of the cache (and the pre-split legacy file) written by a doorpass that staged raw snapshot
+ * bodies may hold credential values. A corrupt copy cannot be edited reliably, and the cache is rebuilt from
+ * the cloud anyway: one holding the marker is overwritten with zeros and removed (its -wal/-shm too). A
+ * readable pre-split file is scrubbed in place. Copies written since hold only hashes and are left alone.
+ * Returns the files removed or scrubbed.
+ */
+export function scrubLegacyCopies(dir: string): string[] {
+  const done: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return done;
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (/^doorpass\.db\.pre-split(-\d+)?$/.test(name)) {
+      let db: Database.Database | undefined;
+      try {
+        db = new Database(file);
+        const had = db
+          .prepare("SELECT 1 AS one FROM sqlite_schema WHERE type = 'table' AND name = 'snapshot_parts'")
+          .get();
+        scrubRawBodies(db);
+        if (had !== undefined) done.push(file);
+      } catch {
+        // unreadable: handled below like a corrupt copy
+        db?.close();
+        db = undefined;
+        if (shredIfMarked(file)) done.push(file);
+      } finally {
+        db?.close();
+      }
+    } else if (/^(cache|doorpass)\.db\.corrupt-[^.]+$/.test(name) && !/-(wal|shm|journal)$/.test(name)) {
+      if (shredIfMarked(file)) done.push(file);
+    }
+  }
+  return done;
+}
+
+function fileHas(file: string, marker: Buffer): boolean {
+  try {
+    return readFileSync(file).includes(marker);
+  } catch {
+    return false;
+  }
+}
+
+/** Zeroes and removes a database file and its side files when any of them holds the raw-body marker. */
+function shredIfMarked(file: string): boolean {
+  if (!SIDE_FILES.some((s) => fileHas(file + s, RAW_BODY_MARKER))) return false;
+  for (const s of SIDE_FILES) {
+    const f = file + s;
+    if (!existsSync(f)) continue;
+    try {
+      const fd = openSync(f, 'r+');
+      try {
+        const size = fstatSync(fd).size;
+        const zeros = Buffer.alloc(Math.min(size, 1 << 20));
+        for (let at = 0; at < size; at += zeros.length)
+          writeSync(fd, zeros, 0, Math.min(zeros.length, size - at), at);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // removed below all the same
+    }
+    rmSync(f, { force: true });
+  }
+  fsyncDir(path.dirname(file));
+  return true;
+}
+
+/**
  * Splits a legacy single-file database into journal.db and cache.db. Crash-safe: both files are built
  * under temporary names and renamed into place (cache first; journal.db appearing is the commit point);
  * the legacy file is renamed to `doorpass.db.pre-split` only after that, and an interrupted run starts over.
@@ -268,7 +368,9 @@ export function migrateLegacy(dir: string): boolean {
   try {
     old.pragma('busy_timeout = 5000');
     migrate(old, MIGRATIONS, 'legacy database');
-    old.pragma('wal_checkpoint(TRUNCATE)');
+    // Its staged snapshot parts are raw bodies with credential values: they are not carried over, and the
+    // file kept as `doorpass.db.pre-split` must not hold them either.
+    scrubRawBodies(old);
   } finally {
     old.close();
   }
@@ -304,7 +406,6 @@ export function migrateLegacy(dir: string): boolean {
         INSERT INTO cache.pass_uses (pass_id, device_id, count) SELECT pass_id, device_id, count FROM legacy.pass_uses;
         INSERT INTO cache.revocations (pass_id, at) SELECT pass_id, at FROM legacy.revocations;
         INSERT INTO cache.access_groups (id, name, schedule, doc) SELECT id, name, schedule, doc FROM legacy.access_groups;
-        INSERT INTO cache.snapshot_parts (seq, part, parts, body) SELECT seq, part, parts, body FROM legacy.snapshot_parts;
         INSERT INTO cache.sync_meta (key, value) SELECT key, value FROM legacy.meta WHERE substr(key, 1, 5) = 'sync.';
       `);
     }).immediate();
@@ -367,6 +468,45 @@ function searchText(doc: CompiledPass['doc']): string {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+/** The statements putPass writes with: the live tables', or a stage's. */
+type PutStatements = Pick<
+  Statements,
+  'upsertPass' | 'deleteCredentials' | 'insertCredential' | 'owner' | 'reassignCredential'
+>;
+
+/** The WAL of either file is cut back to this size after a checkpoint (journal_size_limit). */
+const WAL_LIMIT_BYTES = 4 * 1024 * 1024;
+/** The cache migration after which no raw snapshot body can be left in the file. */
+const CACHE_SCRUBBED_VERSION = 2;
+
+/** A staged replacement of the pass tables in progress (beginStage). */
+interface Stage {
+  readonly token: string;
+  readonly passes: string;
+  readonly credentials: string;
+  readonly put: PutStatements;
+  readonly putTx: Database.Transaction<
+    (pass: CompiledPass, hashes: readonly PassCredentialHash[], now: number, existed: boolean) => void
+  >;
+  readonly head: Database.Statement;
+  readonly deletePass: Database.Statement;
+  readonly keepPass: Database.Statement;
+  readonly keepCredentials: Database.Statement;
+  readonly copyUpper: Database.Statement;
+  readonly copyPasses: Database.Statement;
+  readonly copyCredentials: Database.Statement;
+  readonly revokeRevoked: Database.Statement;
+}
+
+/** Whether a process id is alive (a stage whose owner died is garbage). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function prepareStatements(db: Database.Database) {
   return {
@@ -467,17 +607,15 @@ function prepareStatements(db: Database.Database) {
       "SELECT COALESCE(SUM(json_extract(body, '$.count')), 0) AS n FROM events " +
         "WHERE seq > ? AND seq < ? AND type = 'device.outbox_dropped'",
     ),
-    stagePart: db.prepare<[number, number, number, string]>(
-      'INSERT OR REPLACE INTO snapshot_parts (seq, part, parts, body) VALUES (?, ?, ?, ?)',
+    // A change counter of the live pass tables: a staged import that copied them checks it at the swap.
+    bumpChanges: db.prepare<[]>(
+      `INSERT INTO sync_meta (key, value) VALUES ('${CHANGES}', '1')
+       ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`,
     ),
-    stagedParts: db.prepare<[number], { part: number; parts: number; body: string }>(
-      'SELECT part, parts, body FROM snapshot_parts WHERE seq = ? ORDER BY part',
-    ),
-    stagedCount: db.prepare<[number], { n: number; lo: number | null; hi: number | null }>(
-      'SELECT count(*) AS n, min(parts) AS lo, max(parts) AS hi FROM snapshot_parts WHERE seq = ?',
-    ),
-    clearStaged: db.prepare<[]>('DELETE FROM snapshot_parts'),
-    clearStagedExcept: db.prepare<[number]>('DELETE FROM snapshot_parts WHERE seq <> ?'),
+    // The first statement of a transaction scoped to one file: a write that changes nothing, so the
+    // transaction takes that file's write lock (and only that one) at once.
+    lockJournal: db.prepare<[]>('UPDATE main.meta SET key = key WHERE 0'),
+    lockCache: db.prepare<[]>('UPDATE cache.sync_meta SET key = key WHERE 0'),
     commandResult: db.prepare<[string], { result: string }>('SELECT result FROM commands WHERE id = ?'),
     recordCommand: db.prepare<[string, number, string]>(
       'INSERT OR IGNORE INTO commands (id, at, result) VALUES (?, ?, ?)',
@@ -494,6 +632,8 @@ function prepareStatements(db: Database.Database) {
 /** Meta keys kept in the cache (they describe the cache and roll back with it); the rest are in the journal. */
 const isCacheMeta = (key: string): boolean => key.startsWith('sync.') || key.startsWith('cache.');
 const CACHE_REBUILT = 'cache.rebuilt';
+/** sync_meta key: how many times the live pass tables changed (see beginStage). */
+const CHANGES = 'cache.changes';
 const JOURNAL_REBUILT = 'journal.rebuilt';
 /** Journal meta: the cache's revocations were copied into local_revocations (not salvaged: redone after a rebuild). */
 const REVOCATIONS_BACKFILLED = 'revocations.backfilled';
@@ -504,10 +644,15 @@ export class SqlitePassStore implements PassStore {
   private connection!: Database.Database;
   private stmts!: Statements;
   private runTx!: Database.Transaction<(fn: () => unknown) => unknown>;
+  private scopedTx!: Record<TxScope, Database.Transaction<(fn: () => unknown) => unknown>>;
+  /** Stages begun by this process and not yet swapped or dropped, by token. */
+  private readonly stages = new Map<string, Stage>();
   private putTx!: Database.Transaction<
     (pass: CompiledPass, hashes: readonly PassCredentialHash[], now: number, existed: boolean) => void
   >;
   private incidents: StoreIncident[] = [];
+  /** Legacy copies holding raw snapshot bodies found at open and scrubbed or removed (scrubLegacyCopies). */
+  scrubbed: string[] = [];
   private readonly now: () => number;
 
   /** Opens (creating, migrating, checking and if need be rebuilding) the two files in `dir`. */
@@ -522,6 +667,8 @@ export class SqlitePassStore implements PassStore {
       if (!options.readonly) {
         mkdirSync(dir, { recursive: true, mode: 0o750 });
         migrateLegacy(dir);
+        // The daemon's open (it checks integrity): not every CLI call reads the copies through.
+        if (options.integrityCheck ?? true) this.scrubbed = scrubLegacyCopies(dir);
       }
       this.open();
     } catch (e) {
@@ -554,6 +701,16 @@ export class SqlitePassStore implements PassStore {
         db.pragma(`synchronous = ${this.options.synchronous ?? 'FULL'}`);
         db.pragma('cache.journal_mode = WAL');
         db.pragma('cache.synchronous = NORMAL');
+        // Deleted rows are zeroed, not left in free pages. The cache never holds a credential value (only
+        // HMACs and redacted documents), but it holds names and phone numbers, and the journal's uploaded
+        // events say who came and went: a file copied off the SD card should hold nothing deleted. The
+        // journal deletes only when the outbox is acknowledged or trimmed, never in the access transaction
+        // (measured: access p50/p99 and outboxAck unchanged within noise).
+        db.pragma('secure_delete = ON');
+        db.pragma('cache.secure_delete = ON');
+        // A large apply grows the WAL; once checkpointed it is cut back to this size.
+        db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
+        db.pragma(`cache.journal_size_limit = ${WAL_LIMIT_BYTES}`);
       }
       db.pragma('foreign_keys = ON');
       // 16 MiB page cache for the pass cache (default 2 MiB): credential hashes are random keys, so a bulk
@@ -567,6 +724,18 @@ export class SqlitePassStore implements PassStore {
     }
     this.connection = db;
     this.runTx = db.transaction((fn: () => unknown) => fn());
+    const stmts = this.stmts;
+    this.scopedTx = {
+      journal: db.transaction((fn: () => unknown) => {
+        stmts.lockJournal.run();
+        return fn();
+      }),
+      cache: db.transaction((fn: () => unknown) => {
+        stmts.lockCache.run();
+        return fn();
+      }),
+    };
+    this.stages.clear();
     this.putTx = db.transaction(
       (pass: CompiledPass, hashes: readonly PassCredentialHash[], now: number, existed: boolean) =>
         this.putPassTx(pass, hashes, now, existed),
@@ -625,7 +794,16 @@ export class SqlitePassStore implements PassStore {
         const problems = rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
         if (problems.length > 0) throw new IntegrityError(`quick_check: ${problems.join('; ')}`);
       }
+      const before = db.pragma('user_version', { simple: true }) as number;
+      if (migrations === CACHE_MIGRATIONS) db.pragma('secure_delete = ON');
       migrate(db, migrations, path.basename(file));
+      if (migrations === CACHE_MIGRATIONS && before >= 1 && before < CACHE_SCRUBBED_VERSION) {
+        // An older doorpass staged raw snapshot bodies here, and deleted them without secure_delete: the
+        // migration dropped the table; VACUUM rewrites every page (no free page keeps an old body) and the
+        // TRUNCATE checkpoint leaves no WAL frame holding one. Once, at the upgrade.
+        db.exec('VACUUM');
+        db.pragma('wal_checkpoint(TRUNCATE)');
+      }
     } finally {
       db.close();
     }
@@ -671,9 +849,15 @@ export class SqlitePassStore implements PassStore {
     return this.incidents.slice(before);
   }
 
-  atomically<T>(fn: () => T): T {
+  atomically<T>(fn: () => T, scope?: TxScope): T {
     // One cached wrapper: building a new better-sqlite3 transaction function per call costs ~25 µs.
-    return this.runTx.immediate(fn) as T;
+    if (scope === undefined) return this.runTx.immediate(fn) as T;
+    // BEGIN IMMEDIATE would take the write lock of every attached file: a transaction that writes one file
+    // (the access transaction writes only the journal) must not wait for a writer of the other. Its first
+    // statement takes its file's write lock; reads of the other file see its last commit (WAL readers never
+    // wait), and since the write came first no other writer can commit to this file under it
+    // (no SQLITE_BUSY_SNAPSHOT).
+    return this.scopedTx[scope].deferred(fn) as T;
   }
 
   findCredential(hash: CredentialHash, deviceId: string): CredentialMatch | undefined {
@@ -740,11 +924,12 @@ export class SqlitePassStore implements PassStore {
     hashes: readonly PassCredentialHash[],
     now: number,
     existed: boolean,
+    t: PutStatements = this.stmts,
   ): void {
     const { doc } = pass;
     const revoked = pass.rule.revoked || this.stmts.isRevoked.get(doc.id) !== undefined;
     const rule = revoked && !pass.rule.revoked ? { ...pass.rule, revoked } : pass.rule;
-    this.stmts.upsertPass.run(
+    t.upsertPass.run(
       doc.id,
       doc.version,
       doc.kind,
@@ -758,21 +943,25 @@ export class SqlitePassStore implements PassStore {
       doc.accessGroup ?? null,
       now,
     );
-    if (existed) this.stmts.deleteCredentials.run(doc.id);
+    if (existed) t.deleteCredentials.run(doc.id);
     const conflicts: CredentialConflict[] = [];
     for (const h of hashes) {
       // Most credentials are new: try the insert first and look at the owner only when the hash is taken.
-      if (this.stmts.insertCredential.run(h.hash, doc.id, h.type).changes > 0) continue;
-      const owner = this.stmts.owner.get(h.hash);
+      if (t.insertCredential.run(h.hash, doc.id, h.type).changes > 0) continue;
+      const owner = t.owner.get(h.hash);
       if (owner && owner.revoked === 0 && owner.valid_until > now) {
         conflicts.push({ type: h.type, passId: owner.pass_id });
       } else {
         // Held by a revoked or expired pass: the new pass takes it over.
-        this.stmts.reassignCredential.run(doc.id, h.type, h.hash);
+        t.reassignCredential.run(doc.id, h.type, h.hash);
       }
     }
     if (conflicts.length > 0) throw new ConflictRollback(conflicts);
-    if (pass.rule.revoked) this.stmts.recordRevocation.run(doc.id, now);
+    // Staged: the revocation is recorded at the swap (swapStage), with the tables it belongs to.
+    if (t === this.stmts) {
+      if (pass.rule.revoked) this.stmts.recordRevocation.run(doc.id, now);
+      this.stmts.bumpChanges.run();
+    }
     this.mergeUses(doc.id, doc.uses ?? {});
   }
 
@@ -787,6 +976,7 @@ export class SqlitePassStore implements PassStore {
     for (const { id } of this.stmts.allIds.all()) {
       if (!ids.has(id)) removed += this.stmts.deletePass.run(id).changes;
     }
+    if (removed > 0) this.stmts.bumpChanges.run();
     return removed;
   }
 
@@ -806,6 +996,7 @@ export class SqlitePassStore implements PassStore {
   revokePass(id: string, now: number): boolean {
     const changed = this.stmts.revoke.run(now, id).changes > 0;
     if (changed) this.stmts.recordRevocation.run(id, now);
+    if (changed) this.stmts.bumpChanges.run();
     return changed;
   }
 
@@ -957,40 +1148,283 @@ export class SqlitePassStore implements PassStore {
       // Keep a local history of uploaded events for `events list`; the newest row always stays, so new
       // rows keep getting higher seq numbers than the upload marker.
       this.stmts.deleteEventsBefore.run(Math.min(upToSeq - keepUploaded + 1, upToSeq));
-    });
+    }, 'journal');
   }
 
   outboxTrim(maxEvents: number): { dropped: number; carried: number } {
-    return this.db
-      .transaction(() => {
-        const uploaded = this.uploadedSeq();
-        const cut = this.stmts.outboxOldest.get(uploaded, Math.max(0, this.outboxDepth() - maxEvents));
-        if (cut === undefined) return { dropped: 0, carried: 0 };
-        const carried = this.stmts.droppedCountsInRange.get(uploaded, cut.seq)?.n ?? 0;
-        return { dropped: this.stmts.deleteEventsRange.run(uploaded, cut.seq).changes, carried };
-      })
-      .immediate();
+    return this.atomically(() => {
+      const uploaded = this.uploadedSeq();
+      const cut = this.stmts.outboxOldest.get(uploaded, Math.max(0, this.outboxDepth() - maxEvents));
+      if (cut === undefined) return { dropped: 0, carried: 0 };
+      const carried = this.stmts.droppedCountsInRange.get(uploaded, cut.seq)?.n ?? 0;
+      return { dropped: this.stmts.deleteEventsRange.run(uploaded, cut.seq).changes, carried };
+    }, 'journal');
   }
 
-  stageSnapshotPart(seq: number, part: number, parts: number, body: string): number | 'inconsistent' {
-    this.stmts.clearStagedExcept.run(seq);
-    this.stmts.stagePart.run(seq, part, parts, body);
-    const r = this.stmts.stagedCount.get(seq);
-    if (r === undefined) return 0;
-    if (r.lo !== r.hi) {
-      // Parts of one snapshot that disagree on how many there are: never swap in a partial state.
-      this.stmts.clearStaged.run();
-      return 'inconsistent';
+  /** The live change counter (see beginStage): bumped by every change to the live passes. */
+  changeCount(): number {
+    return Number(this.stmts.getSyncMeta.get(CHANGES)?.value ?? '0');
+  }
+
+  /**
+   * Creates empty shadow copies of the live `passes` and `credentials` tables (same columns, constraints
+   * and indexes, read from the live schema so later migrations carry over) for a staged replacement. They
+   * are filled in small transactions (stagePass, stageKeepLive, stageCopyLive) while the live tables keep
+   * deciding, and take their place in one short transaction (swapStage). Returns the stage's token.
+   * Triggers are not copied (there are none on these tables): a migration that adds one must add it here.
+   */
+  beginStage(): string {
+    const token = `p${process.pid}x${randomBytes(4).toString('hex')}`;
+    const passes = `stage_passes_${token}`;
+    const credentials = `stage_credentials_${token}`;
+    const renameTables = (sql: string): string =>
+      sql.replace(/"?\b(passes|credentials)\b"?(?=\s*\()/g, (_m, t: string) =>
+        t === 'passes' ? `"${passes}"` : `"${credentials}"`,
+      );
+    const schema = this.db
+      .prepare<[], { type: string; name: string; sql: string }>(
+        `SELECT type, name, sql FROM cache.sqlite_schema
+         WHERE tbl_name IN ('passes', 'credentials') AND type IN ('table', 'index') AND sql IS NOT NULL
+         ORDER BY type = 'index', tbl_name = 'credentials'`,
+      )
+      .all();
+    this.atomically(() => {
+      for (const o of schema) {
+        if (o.type === 'table') {
+          this.db.exec(renameTables(o.sql).replace(/^CREATE TABLE /i, 'CREATE TABLE cache.'));
+        } else {
+          const name = `${o.name.split('__')[0] ?? o.name}__${token}`;
+          this.db.exec(
+            renameTables(o.sql.replace(/^(CREATE\s+(?:UNIQUE\s+)?INDEX\s+)"?[\w]+"?/i, `$1cache."${name}"`)),
+          );
+        }
+      }
+    }, 'cache');
+    const own = (sql: string): string =>
+      sql.replace(/(?<![\w."])(passes|credentials)(?![\w"])/g, (_m, t: string) =>
+        t === 'passes' ? `"${passes}"` : `"${credentials}"`,
+      );
+    const db = this.db;
+    const put: PutStatements = {
+      upsertPass: db.prepare(own(this.stmts.upsertPass.source)),
+      deleteCredentials: db.prepare(own(this.stmts.deleteCredentials.source)),
+      insertCredential: db.prepare(own(this.stmts.insertCredential.source)),
+      owner: db.prepare(own(this.stmts.owner.source)),
+      reassignCredential: db.prepare(own(this.stmts.reassignCredential.source)),
+    };
+    const stage: Stage = {
+      token,
+      passes,
+      credentials,
+      put,
+      putTx: db.transaction(
+        (pass: CompiledPass, hashes: readonly PassCredentialHash[], now: number, existed: boolean) =>
+          this.putPassTx(pass, hashes, now, existed, put),
+      ),
+      head: db.prepare(own(this.stmts.head.source)),
+      deletePass: db.prepare(own(this.stmts.deletePass.source)),
+      keepPass: db.prepare(`INSERT OR REPLACE INTO "${passes}" SELECT * FROM passes WHERE id = ?`),
+      keepCredentials: db.prepare(
+        `INSERT INTO "${credentials}" SELECT * FROM credentials WHERE pass_id = ? ON CONFLICT DO NOTHING`,
+      ),
+      copyUpper: db.prepare(`SELECT id FROM passes WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?`),
+      copyPasses: db.prepare(
+        `INSERT INTO "${passes}" SELECT * FROM passes WHERE id > @after AND (@upper IS NULL OR id <= @upper)`,
+      ),
+      copyCredentials: db.prepare(
+        `INSERT INTO "${credentials}" SELECT * FROM credentials
+         WHERE pass_id > @after AND (@upper IS NULL OR pass_id <= @upper)`,
+      ),
+      revokeRevoked: db.prepare(
+        `UPDATE "${passes}" SET revoked = 1, rule = json_set(rule, '$.revoked', json('true'))
+         WHERE revoked = 0 AND id IN (SELECT pass_id FROM revocations)`,
+      ),
+    };
+    this.stages.set(token, stage);
+    return token;
+  }
+
+  private stage(token: string): Stage {
+    const s = this.stages.get(token);
+    if (s === undefined) throw new Error(`no stage ${token} in progress`);
+    return s;
+  }
+
+  /** A pass's head in the stage. */
+  stageHead(token: string, id: string): PassHead | undefined {
+    const r = this.stage(token).head.get(id) as
+      { version: number; revoked: number; valid_until: number } | undefined;
+    return r && { version: r.version, revoked: r.revoked === 1, validUntil: r.valid_until };
+  }
+
+  /**
+   * putPass into the stage: the same rules (conflicts with the stage's live passes, take-over of revoked or
+   * expired ones' credentials, revocations final), judged among the staged passes. Use counts merge into
+   * the live counters (grow-only: merging early is always safe); revocations are recorded at the swap.
+   */
+  stagePass(
+    token: string,
+    pass: CompiledPass,
+    hashes: readonly PassCredentialHash[],
+    now: number,
+  ): { conflicts: CredentialConflict[] } {
+    const s = this.stage(token);
+    const existed = s.head.get(pass.doc.id) !== undefined;
+    try {
+      if (existed) s.putTx(pass, hashes, now, true);
+      else this.putPassTx(pass, hashes, now, false, s.put);
+      return { conflicts: [] };
+    } catch (e) {
+      if (!(e instanceof ConflictRollback)) throw e;
+      if (!existed) s.deletePass.run(pass.doc.id);
+      return { conflicts: e.conflicts };
     }
-    return r.n;
   }
 
-  stagedSnapshotParts(seq: number): { part: number; parts: number; body: string }[] {
-    return this.stmts.stagedParts.all(seq);
+  /** Copies one live pass (row and credentials) into the stage, as it is; false when there is none. */
+  stageKeepLive(token: string, id: string): boolean {
+    const s = this.stage(token);
+    if (s.keepPass.run(id).changes === 0) return false;
+    s.keepCredentials.run(id);
+    return true;
   }
 
-  clearStagedSnapshot(): void {
-    this.stmts.clearStaged.run();
+  /**
+   * Copies the next `limit` live passes after id `after` ('' to start) with their credentials into the
+   * stage; returns the last id copied, or null when the copy is complete.
+   */
+  stageCopyLive(token: string, after: string, limit: number): string | null {
+    const s = this.stage(token);
+    const upper = (s.copyUpper.get(after, limit - 1) as { id: string } | undefined)?.id ?? null;
+    s.copyPasses.run({ after, upper });
+    s.copyCredentials.run({ after, upper });
+    return upper;
+  }
+
+  /**
+   * Puts the stage in place of the live tables in one short transaction (renames, no copy): revocations
+   * recorded since the staging began are applied to it first (a swap never un-revokes), `revoked` are
+   * recorded, and `then` runs in the same transaction (access groups, the sync seq). With `expectChanges`,
+   * nothing happens and false is returned if the live tables changed since (the stage copied them).
+   */
+  swapStage(
+    token: string,
+    options: {
+      readonly now: number;
+      readonly revoked: readonly string[];
+      readonly expectChanges?: number;
+      readonly replace?: boolean;
+    },
+    then: () => void = () => undefined,
+  ): boolean {
+    const s = this.stage(token);
+    const swapped = this.atomically(() => {
+      if (options.expectChanges !== undefined && this.changeCount() !== options.expectChanges) return false;
+      s.revokeRevoked.run();
+      for (const id of options.revoked) this.stmts.recordRevocation.run(id, options.now);
+      // With foreign keys on, renaming a table rewrites the references to it: the old credentials follow
+      // the old passes, the staged credentials the staged passes.
+      this.db.exec(`
+        ALTER TABLE cache.passes RENAME TO "old_passes_${token}";
+        ALTER TABLE cache.credentials RENAME TO "old_credentials_${token}";
+        ALTER TABLE cache."${s.passes}" RENAME TO passes;
+        ALTER TABLE cache."${s.credentials}" RENAME TO credentials;`);
+      this.stmts.bumpChanges.run();
+      if (options.replace) this.stmts.deleteSyncMeta.run(CACHE_REBUILT);
+      then();
+      return true;
+    }, 'cache');
+    if (swapped) this.stages.delete(token);
+    return swapped;
+  }
+
+  /** Gives a stage up: its tables are dropped by cleanupStep. */
+  dropStage(token: string): void {
+    this.stages.delete(token);
+  }
+
+  /**
+   * Deletes up to `limit` rows of tables left by swaps (the old live tables), by stages given up, and by
+   * stages of processes that died, in one short transaction (secure_delete zeroes them); drops a table once
+   * empty. Returns true while there is more to do.
+   */
+  cleanupStep(limit: number): boolean {
+    const tables = this.db
+      .prepare<[], { name: string }>(
+        `SELECT name FROM cache.sqlite_schema WHERE type = 'table' AND name GLOB '*_passes_p*x*'`,
+      )
+      .all()
+      .map((r) => /^(old|stage)_passes_(p(\d+)x[0-9a-f]+)$/.exec(r.name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .filter((m) => {
+        if (m[1] === 'old') return true;
+        const token = m[2] ?? '';
+        if (this.stages.has(token)) return false;
+        const pid = Number(m[3]);
+        return pid === process.pid || !processAlive(pid);
+      });
+    const m = tables[0];
+    if (m === undefined) return false;
+    const passes = m[0];
+    const credentials = `${m[1]}_credentials_${m[2]}`;
+    // Nothing refers to these tables any more: without foreign key enforcement a row's delete does not look
+    // for its credentials at random places of another table. Credentials go first, in key order, so a step
+    // touches a few adjacent pages; the index on pass ids goes before them for the same reason.
+    const fk = this.db.inTransaction
+      ? undefined
+      : (this.db.pragma('foreign_keys', { simple: true }) as number);
+    if (fk !== undefined) this.db.pragma('foreign_keys = OFF');
+    try {
+      this.atomically(() => {
+        const q = (sql: string): Database.Statement => this.db.prepare(sql);
+        const index = q(
+          `SELECT name FROM cache.sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL LIMIT 1`,
+        ).get(credentials) as { name: string } | undefined;
+        if (index !== undefined) {
+          // Dropping frees every page of the index at once: zeroing them all would be one long step. It
+          // holds pass ids and credential hashes (nothing secret, nothing personal); its pages are reused.
+          this.db.pragma('cache.secure_delete = OFF');
+          try {
+            this.db.exec(`DROP INDEX cache."${index.name}"`);
+          } finally {
+            this.db.pragma('cache.secure_delete = ON');
+          }
+          return;
+        }
+        const exists = (t: string): boolean =>
+          q(`SELECT 1 FROM cache.sqlite_schema WHERE type = 'table' AND name = ?`).get(t) !== undefined;
+        if (exists(credentials)) {
+          const n = q(
+            `DELETE FROM cache."${credentials}" WHERE hash IN (SELECT hash FROM cache."${credentials}" ORDER BY hash LIMIT ?)`,
+          ).run(limit * 2).changes;
+          if (n > 0) return;
+          this.db.exec(`DROP TABLE cache."${credentials}"`);
+        }
+        const n = q(
+          `DELETE FROM cache."${passes}" WHERE rowid IN (SELECT rowid FROM cache."${passes}" ORDER BY rowid LIMIT ?)`,
+        ).run(limit).changes;
+        if (n === 0) this.db.exec(`DROP TABLE cache."${passes}"`);
+      }, 'cache');
+    } finally {
+      if (fk !== undefined) this.db.pragma(`foreign_keys = ${fk}`);
+    }
+    return true;
+  }
+
+  /**
+   * Checkpoints the cache's WAL and truncates it (after a large apply), waiting at most `waitMs` for
+   * readers of older snapshots; whatever cannot be checkpointed now is, later, by the automatic checkpoint.
+   */
+  checkpointCache(waitMs: number): void {
+    const busy = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma(`busy_timeout = ${waitMs}`);
+    try {
+      this.db.pragma('cache.wal_checkpoint(TRUNCATE)');
+    } catch {
+      // busy: the automatic checkpoint does it later
+    } finally {
+      this.db.pragma(`busy_timeout = ${busy}`);
+    }
   }
 
   commandResult(id: string): string | undefined {
