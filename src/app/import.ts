@@ -104,15 +104,7 @@ export function importSnapshot(
   snapshot: { passes: readonly unknown[]; accessGroups: readonly unknown[] },
   options: ImportOptions,
 ): ImportReport {
-  const report: ImportReport = {
-    added: 0,
-    updated: 0,
-    ignored: 0,
-    removed: 0,
-    rejected: [],
-    groups: { added: 0, updated: 0, unchanged: 0, removed: 0 },
-    unknownFields: { count: 0, examples: [] },
-  };
+  const report = emptyReport();
   // Ids present in the snapshot, valid or not: --replace never removes a pass because its update was bad.
   const seen = options.seen?.passes ?? new Set<string>();
   const seenGroups = options.seen?.groups ?? new Set<string>();
