@@ -55,11 +55,7 @@ t.test(
     );
     t.equal(child.exitCode, null, 'the delta was applied while the import was still staging');
     const code = await exited;
-    t.match(
-      { code, out },
-      { code: code === 0 ? 0 : Number },
-      `the import ended (${code}): ${out.trim().split('\n').at(-1) ?? ''}`,
-    );
+    t.equal(code, 0, `the import succeeded: ${out.trim().split('\n').at(-1) ?? ''}`);
 
     const after = await check('555555');
     t.equal(after.granted, false, "the contractor's ended pass does not open after the import's swap");
