@@ -174,6 +174,13 @@ export interface StagedImportOptions {
    * (copyStep) and the swap happens only if they did not change meanwhile.
    */
   readonly replace: boolean;
+  /**
+   * Swap a replace only if the live passes did not change since begin() (a non-replace always checks):
+   * for `passes import --replace` beside a running daemon, whose cloud deltas applied meanwhile the swap
+   * would otherwise roll back while the sync position still counts them. Not for a cloud snapshot: the
+   * deltas applied while it is received are older than it, and it contains them.
+   */
+  readonly expectUnchanged?: boolean;
 }
 
 /**
@@ -200,8 +207,9 @@ export class StagedImport {
 
   begin(): void {
     this.token = this.store.beginStage();
-    if (!this.options.replace) this.changes = this.store.changeCount();
-    else this.copyAfter = null;
+    if (!this.options.replace || this.options.expectUnchanged === true)
+      this.changes = this.store.changeCount();
+    if (this.options.replace) this.copyAfter = null;
   }
 
   private get stage(): string {
@@ -341,8 +349,8 @@ const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(r
 /**
  * importSnapshot through a stage, for a large file (`passes import`): never holds the cache's write lock
  * for more than one chunk, yields between chunks, and stays atomic (the old state is in force until the
- * swap). A non-replace import copies the live passes first and starts over (up to `attempts` times) if
- * they change meanwhile.
+ * swap). A non-replace import copies the live passes first; either kind starts over (up to `attempts`
+ * times) if the live passes change meanwhile (a cloud delta applied by the daemon is never rolled back).
  */
 export async function importSnapshotStaged(
   store: PassStore,
@@ -357,6 +365,7 @@ export async function importSnapshotStaged(
       policy: options.policy,
       now: options.now,
       replace: options.replace === true,
+      expectUnchanged: true,
     });
     try {
       job.begin();

@@ -106,12 +106,12 @@ export class PassSync {
     }
     if (this.staging) {
       // Applied after the swap, in order (drainPending); one at or below the snapshot's seq is dropped then.
-      if (this.pending.size < MAX_PENDING_DELTAS) this.pending.set(delta.seq, delta);
+      this.keepAside(delta);
       return 'queued';
     }
     if (delta.seq > recorded + 1) {
       this.counters.gaps++;
-      if (this.pending.size < MAX_PENDING_DELTAS) this.pending.set(delta.seq, delta);
+      this.keepAside(delta);
       this.log.warn({ seq: delta.seq, recorded }, 'pass sync gap; requesting a resync');
       this.requestResync();
       return 'gap';
@@ -119,6 +119,25 @@ export class PassSync {
     this.applyDelta(delta);
     this.drainPending();
     return 'applied';
+  }
+
+  /**
+   * Keeps a delta aside until the state reaches the seq before it. The set is bounded: when it is full, the
+   * lowest seq gives way to a higher one. A rogue broker client can fill it by replaying genuine deltas it
+   * captured earlier (seqs the coming snapshot already covers), but never with one newer than the cloud's
+   * latest: keeping the highest seqs keeps the cloud's newest change (a revocation made while the snapshot
+   * was on its way), which nothing else would bring back until the next change.
+   */
+  private keepAside(delta: PassDelta): void {
+    if (this.pending.has(delta.seq) || this.pending.size < MAX_PENDING_DELTAS) {
+      this.pending.set(delta.seq, delta);
+      return;
+    }
+    let lowest = delta.seq;
+    for (const s of this.pending.keys()) if (s < lowest) lowest = s;
+    if (lowest === delta.seq) return;
+    this.pending.delete(lowest);
+    this.pending.set(delta.seq, delta);
   }
 
   private applyDelta(delta: PassDelta): void {
@@ -325,6 +344,9 @@ export class PassSync {
       'snapshot applied',
     );
     this.drainPending();
+    // Deltas kept aside beyond a gap (one given way when the set was full): ask for what is missing now
+    // rather than at the cloud's next change.
+    if (this.pending.size > 0) this.requestResync();
   }
 
   private noteRejections(report: ImportReport | undefined, seq: number): void {

@@ -990,6 +990,8 @@ export class SqlitePassStore implements PassStore {
       JSON.stringify(compileSchedule(group.schedule)),
       docText,
     );
+    // Counted with the passes: a staged `import --replace` also replaces the access groups at its swap.
+    this.stmts.bumpChanges.run();
     return existing ? 'updated' : 'added';
   }
 
