@@ -23,6 +23,14 @@ import type { CredentialHasher, PassStore } from '../ports/store.js';
 import { importSnapshot, STAGE_CHUNK, StagedImport, type ImportReport } from './import.js';
 
 const SEQ_KEY = 'sync.seq';
+/**
+ * The highest seq this device ever applied, kept in the journal (a meta key outside `sync.`/`cache.`): a
+ * cache rebuilt after corruption forgets its seq (it starts again at 0) but not this. Without it a rogue
+ * broker client could answer the rebuilt panel's resync with a genuine snapshot (or replay genuine deltas)
+ * captured a few hours earlier — young enough for `cloud.maxMessageAgeHours` — and roll it back to a state
+ * in which a pass the cloud has since revoked opens again.
+ */
+export const APPLIED_SEQ_KEY = 'cloud.appliedSeq';
 const MAX_PENDING_DELTAS = 1000;
 /** A second resync request for the same gap waits this long (the cloud may be slow to answer). */
 const RESYNC_RETRY_MS = 30_000;
@@ -79,7 +87,24 @@ export class PassSync {
     private readonly log: Logger,
     /** Sends `{"have": seq}` on the sync request topic. */
     private readonly requestSync: (have: number) => void,
-  ) {}
+  ) {
+    // A device upgraded from a version without the mark starts it at the seq its cache holds.
+    this.noteApplied(this.seq);
+  }
+
+  /** The highest seq ever applied (the journal's mark; 0 before any). */
+  get appliedSeq(): number {
+    return Number(this.store.getMeta(APPLIED_SEQ_KEY) ?? '0');
+  }
+
+  private noteApplied(seq: number): void {
+    try {
+      if (seq > this.appliedSeq) this.store.setMeta(APPLIED_SEQ_KEY, String(seq));
+    } catch (err) {
+      // The cache has the change already; the mark only guards against rollback and is raised next time.
+      this.log.warn({ err, seq }, 'could not record the applied seq in the journal');
+    }
+  }
 
   /** The seq of the last change applied (0 before any). */
   get seq(): number {
@@ -103,6 +128,19 @@ export class PassSync {
     if (delta.seq <= recorded) {
       this.counters.duplicates++;
       return 'duplicate';
+    }
+    if (recorded < this.appliedSeq) {
+      // The cache is behind what this device once applied (rebuilt after corruption, or its last commits lost
+      // with the power): an old delta on it would bring back what later changes removed. Only a snapshot at
+      // or past the mark can restore the state; the delta waits beside it.
+      this.counters.gaps++;
+      this.keepAside(delta);
+      this.log.warn(
+        { seq: delta.seq, recorded, applied: this.appliedSeq },
+        'pass delta on a cache behind the applied seq; requesting a resync',
+      );
+      this.requestResync();
+      return 'gap';
     }
     if (this.staging) {
       // Applied after the swap, in order (drainPending); one at or below the snapshot's seq is dropped then.
@@ -153,6 +191,7 @@ export class PassSync {
       for (const id of delta.revoke) this.store.revokePass(id, now);
       this.store.setMeta(SEQ_KEY, String(delta.seq));
     });
+    this.noteApplied(delta.seq);
     this.counters.deltasApplied++;
     this.counters.lastAppliedAt = now;
     this.noteRejections(report, delta.seq);
@@ -196,6 +235,15 @@ export class PassSync {
     const recorded = this.seq;
     if (part.seq <= recorded) {
       this.log.info({ seq: part.seq, recorded }, 'snapshot not newer than the cache; ignored');
+      return 'stale';
+    }
+    const applied = this.appliedSeq;
+    if (part.seq < applied) {
+      // A rebuilt cache: a snapshot older than what this device once applied would roll it back.
+      this.log.warn(
+        { seq: part.seq, recorded, applied, reason: 'stale' },
+        'snapshot older than the seq this device already applied (journal); ignored',
+      );
       return 'stale';
     }
     let job = this.job;
@@ -330,6 +378,7 @@ export class PassSync {
     }
     const now = this.clock.now();
     job.staged.swap(() => this.store.setMeta(SEQ_KEY, String(job.seq)));
+    this.noteApplied(job.seq);
     const r = job.staged.report;
     this.counters.snapshotsApplied++;
     this.counters.passesRejected += r.rejected.length;
