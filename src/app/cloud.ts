@@ -46,6 +46,9 @@ export interface BindingOptions {
 export const NEWEST_ISSUED_KEY = 'cloud.newestIssuedAt';
 const NEWEST_WRITE_STEP_MS = 60_000;
 
+/** At most one log line per reject reason in this interval (the counters still count every one). */
+const REJECT_LOG_INTERVAL_MS = 1000;
+
 export class CloudAgent {
   readonly rejected: Partial<Record<RejectReason, number>> = {};
   /** Messages accepted without `issuedAt`/`device` because `cloud.requireBinding` is false. */
@@ -66,6 +69,7 @@ export class CloudAgent {
   /** What the journal holds (undefined: nothing yet). */
   private savedNewest: number | undefined;
   private statusTimer: ReturnType<Clock['after']> | undefined;
+  private readonly rejectLog = new Map<RejectReason, { at: number; suppressed: number }>();
   private lastStatus = '';
 
   constructor(
@@ -94,7 +98,22 @@ export class CloudAgent {
   /** Counts a message the link refused (signature, size) so status shows it. */
   reject(reason: RejectReason, topic: string, detail: string): void {
     this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
-    this.log.warn({ topic, reason, detail }, 'cloud message rejected');
+    // Every refusal is counted; the log gets at most one line per reason a second (with how many were left
+    // out), so a flood of junk on the device's topics cannot fill the disk or journald with warnings.
+    const now = this.clock.monotonic();
+    const last = this.rejectLog.get(reason);
+    if (last !== undefined && now - last.at < REJECT_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    this.rejectLog.set(reason, { at: now, suppressed: 0 });
+    this.log.warn(
+      { topic, reason, detail, ...(suppressed > 0 && { suppressed }) },
+      suppressed > 0
+        ? `cloud message rejected (and ${suppressed} more for this reason not logged)`
+        : 'cloud message rejected',
+    );
   }
 
   private parse<T>(schema: z.ZodType<T>, topic: string, payload: string): T | undefined {

@@ -483,3 +483,21 @@ t.test(
     t.same(raised, [MID_2026 + 3_600_000 - 60_000], 'only accepted messages are evidence');
   },
 );
+
+t.test(
+  'a flood of junk is counted message by message but logged at most once a second per reason',
+  async (t) => {
+    const { agent, log, clock } = rig(t);
+    const warnings = () => log.lines.filter((l) => l.msg?.startsWith('cloud message rejected') === true);
+    for (let i = 0; i < 5000; i++) agent.onMessage(T.commands, `junk ${i}`);
+    t.equal(agent.rejected.bad_json, 5000, 'every refusal counted');
+    t.equal(warnings().length, 1, 'one line for the burst');
+    agent.onMessage(T.passes, '{"seq": "x"}');
+    t.equal(warnings().length, 2, 'another reason has its own line');
+    clock.advance(1000);
+    agent.onMessage(T.commands, 'junk again');
+    const last = warnings().at(-1);
+    t.match(last?.obj, { reason: 'bad_json', suppressed: 4999 }, 'the next line says how many were left out');
+    t.match(last?.msg, /4999 more/);
+  },
+);
