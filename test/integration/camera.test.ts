@@ -211,9 +211,14 @@ t.test(
       `timer lag max ${maxLag.toFixed(1)} ms over ${lags.length} ticks; PIN decision delay max ${maxPin.toFixed(1)} ms ` +
         `(${pinDelays.length} PINs); camera frames ${cam.counters.frames}, decoded ${cam.counters.decoded}, dropped ${cam.counters.dropped}`,
     );
-    t.ok(maxLag < 100, `timer lag stays small (${maxLag.toFixed(1)} ms)`);
+    // Behaviour, not a latency figure (that is `npm run bench`'s qr.* lines): the timers keep ticking and
+    // every PIN is decided while the worker is busy. The bound only catches a main thread held for a whole
+    // run of frames (decoding there would block it for seconds); a suite running heavy tests beside this one
+    // on two cores made 100 ms flaky (226 ms seen).
+    t.ok(lags.length >= 10, `the main thread's timers kept ticking (${lags.length} ticks)`);
+    t.ok(maxLag < 1000, `timer lag stays under a second (${maxLag.toFixed(1)} ms)`);
     t.equal(pinDelays.length, 9, 'every PIN decided (and granted)');
-    t.ok(maxPin < 100, `PIN decisions not held up (${maxPin.toFixed(1)} ms)`);
+    t.ok(maxPin < 1000, `PIN decisions not held up for a second (${maxPin.toFixed(1)} ms)`);
     t.ok(cam.counters.dropped > 10, 'the worker was busy: frames were dropped, not queued');
   },
 );
