@@ -150,7 +150,8 @@ t.test('an empty card number is refused at import and at the door; card 0 stays 
   t.equal(present('pin', '').reason, 'unknown_credential', 'an empty PIN matches nothing (no collision)');
 });
 
-t.test('a console line "card:" typed at the door is denied malformed_credential', async (t) => {
+/** A console input at the lobby door, with the real access pipeline, over a store holding card 0. */
+function consoleAtDoor(t: Test) {
   const { importFile, store } = setup(t);
   importFile(JSON.stringify({ passes: [pass({ id: 'zero', credentials: [{ type: 'card', value: '0' }] })] }));
   const clock = new FakeClock(MID_2026);
@@ -172,6 +173,11 @@ t.test('a console line "card:" typed at the door is denied malformed_credential'
   );
   source.start(input);
   t.teardown(() => input.stop());
+  return { tty, pipeline, store };
+}
+
+t.test('a console line "card:" typed at the door is denied malformed_credential', async (t) => {
+  const { tty, pipeline } = consoleAtDoor(t);
   tty.write('card:\ncard:0\n');
   await new Promise((r) => setImmediate(r));
   t.same(
@@ -184,27 +190,7 @@ t.test('a console line "card:" typed at the door is denied malformed_credential'
 });
 
 t.test('malformed values are guesses: they count towards the input lockout', async (t) => {
-  const { importFile, store } = setup(t);
-  importFile(JSON.stringify({ passes: [pass({ id: 'zero', credentials: [{ type: 'card', value: '0' }] })] }));
-  const clock = new FakeClock(MID_2026);
-  const log = recordingLogger();
-  const journal = new Journal(store, DEVICE, clock, log);
-  const access = new AccessControl(store, hasher, new Zone('America/New_York'), DEVICE, journal.ids);
-  const pipeline = new AccessPipeline(access, new Map(), clock, log);
-  const tty = new PassThrough();
-  const source = new ConsoleInput(tty);
-  const input = new InputController(
-    source,
-    'lobby',
-    pipeline,
-    journal,
-    clock,
-    log,
-    DEFAULT_KEYPAD,
-    DEFAULT_LOCKOUT,
-  );
-  source.start(input);
-  t.teardown(() => input.stop());
+  const { tty, pipeline } = consoleAtDoor(t);
   // Empty card reads probe nothing, but a reader spewing them is a reader being attacked or broken: the same
   // budget as any guess (otherwise they would be free attempts beside the real ones).
   tty.write(`${'card:\n'.repeat(DEFAULT_LOCKOUT.maxFailures)}card:0\n`);
